@@ -56,9 +56,7 @@ class Vehicle(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=VehicleKind.values), name="vehicle_kind_valid"),
             models.CheckConstraint(condition=Q(order_capacity__gte=1), name="vehicle_order_capacity_positive"),
-            models.CheckConstraint(
-                condition=Q(registration=Upper("registration")), name="vehicle_registration_upper"
-            ),
+            models.CheckConstraint(condition=Q(registration=Upper("registration")), name="vehicle_registration_upper"),
         ]
         indexes = [models.Index(fields=["city", "kind"], name="vehicle_city_kind_idx")]
 

@@ -10,7 +10,7 @@ from orders.models import Order, OrderEvent
 class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     extra = 0
-    fields = ["occurred_at", "from_status", "to_status", "rider", "actor", "lat", "lon", "note"]
+    fields = ("occurred_at", "from_status", "to_status", "rider", "actor", "lat", "lon", "note")
     readonly_fields = fields
     can_delete = False
 
@@ -23,9 +23,7 @@ class OrderEventInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(FleetModelAdmin):
-    list_display = [
-        "external_ref", "city", "status", "rider", "delivery_fee", "cod_amount", "is_flagged", "created_at"
-    ]
+    list_display = ["external_ref", "city", "status", "rider", "delivery_fee", "cod_amount", "is_flagged", "created_at"]
     list_filter = ["status", "city", "is_flagged"]
     search_fields = ["external_ref", "rider__mobile", "rider__name"]
     list_select_related = ["city", "rider"]
@@ -35,8 +33,16 @@ class OrderAdmin(FleetModelAdmin):
     inlines = [OrderEventInline]
     # The state machine owns status, rider and the timestamps: admin shows them, services change them.
     readonly_fields = [
-        "status", "rider", "tracking_token", "created_by", "created_at", "updated_at",
-        "assigned_at", "picked_up_at", "delivered_at", "distance_m",
+        "status",
+        "rider",
+        "tracking_token",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "assigned_at",
+        "picked_up_at",
+        "delivered_at",
+        "distance_m",
     ]
 
     @admin.display(description="Delivery fee", ordering="delivery_fee_paise")

@@ -26,7 +26,16 @@ def _kyc_file_link(document: KycDocument) -> str:
 class KycDocumentInline(admin.TabularInline):
     model = KycDocument
     extra = 0
-    fields = ["doc_type", "number", "file_link", "status", "reviewed_by", "reviewed_at", "rejection_reason", "uploaded_at"]
+    fields = (
+        "doc_type",
+        "number",
+        "file_link",
+        "status",
+        "reviewed_by",
+        "reviewed_at",
+        "rejection_reason",
+        "uploaded_at",
+    )
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -109,9 +118,7 @@ class RiderAdmin(FleetModelAdmin):
     )
 
     def get_urls(self) -> list[URLPattern]:
-        track = path(
-            "<int:rider_id>/track/", self.admin_site.admin_view(self.track_view), name="riders_rider_track"
-        )
+        track = path("<int:rider_id>/track/", self.admin_site.admin_view(self.track_view), name="riders_rider_track")
         return [track, *super().get_urls()]
 
     def track_view(self, request: HttpRequest, rider_id: int) -> HttpResponse:
@@ -134,13 +141,14 @@ def _svg_polyline(points: list[Any], size: int = 400) -> str:
     """The track as SVG polyline coordinates scaled into a square, oldest point first."""
     if len(points) < 2:
         return ""
-    lats = [p.lat for p in points]
-    lons = [p.lon for p in points]
-    span = max(max(lats) - min(lats), max(lons) - min(lons)) or 1e-6
-    return " ".join(
-        f"{(p.lon - min(lons)) / span * (size - 20) + 10:.1f},{size - ((p.lat - min(lats)) / span * (size - 20) + 10):.1f}"
-        for p in reversed(points)
-    )
+    min_lat, min_lon = min(p.lat for p in points), min(p.lon for p in points)
+    span = max(max(p.lat for p in points) - min_lat, max(p.lon for p in points) - min_lon) or 1e-6
+    scale = (size - 20) / span
+
+    def xy(point: Any) -> str:
+        return f"{(point.lon - min_lon) * scale + 10:.1f},{size - 10 - (point.lat - min_lat) * scale:.1f}"
+
+    return " ".join(xy(p) for p in reversed(points))
 
 
 @admin.register(KycDocument)
@@ -151,10 +159,19 @@ class KycDocumentAdmin(FleetModelAdmin):
     list_select_related = ["rider", "reviewed_by"]
     date_hierarchy = "uploaded_at"
     raw_id_fields = ["rider"]
-    fields = [
-        "rider", "doc_type", "number", "file_link", "content_type", "size_bytes",
-        "status", "reviewed_by", "reviewed_at", "rejection_reason", "uploaded_at",
-    ]
+    fields = (
+        "rider",
+        "doc_type",
+        "number",
+        "file_link",
+        "content_type",
+        "size_bytes",
+        "status",
+        "reviewed_by",
+        "reviewed_at",
+        "rejection_reason",
+        "uploaded_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -76,7 +76,12 @@ def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) 
         rider.kyc_rejection_reason = reason
         rider.save(
             update_fields=[
-                "kyc_status", "kyc_reviewed_at", "kyc_rejection_reason", "duty_status", "duty_changed_at", "updated_at"
+                "kyc_status",
+                "kyc_reviewed_at",
+                "kyc_rejection_reason",
+                "duty_status",
+                "duty_changed_at",
+                "updated_at",
             ]
         )
     KycDocument.objects.filter(rider__in=changed, status=ReviewStatus.PENDING).update(

@@ -42,8 +42,11 @@ def add_rows(count: int) -> None:
         SupportTicketFactory(rider=rider, order=delivered)
         EmergencyAlertFactory(rider=rider)
         posting = ledger_entry_post(
-            rider_id=rider.pk, entry_type=EntryType.EARNING, amount_paise=4500,
-            idempotency_key=f"earning:{delivered.pk}", order_id=delivered.pk,
+            rider_id=rider.pk,
+            entry_type=EntryType.EARNING,
+            amount_paise=4500,
+            idempotency_key=f"earning:{delivered.pk}",
+            order_id=delivered.pk,
         )
         WithdrawalRequestFactory(rider=rider, hold_entry_id=posting.entry.pk)
 
@@ -71,9 +74,20 @@ def queries_for(client, url: str) -> int:
 def test_every_model_but_the_location_log_has_an_admin():
     registered = {m._meta.label for m in admin.site._registry}
     expected = {
-        "fleet.City", "fleet.Vehicle", "riders.Rider", "riders.KycDocument", "riders.DutyLog", "riders.Rating",
-        "riders.SupportTicket", "riders.EmergencyAlert", "orders.Order", "orders.OrderEvent",
-        "wallet.LedgerEntry", "wallet.LedgerKey", "wallet.Balance", "wallet.WithdrawalRequest",
+        "fleet.City",
+        "fleet.Vehicle",
+        "riders.Rider",
+        "riders.KycDocument",
+        "riders.DutyLog",
+        "riders.Rating",
+        "riders.SupportTicket",
+        "riders.EmergencyAlert",
+        "orders.Order",
+        "orders.OrderEvent",
+        "wallet.LedgerEntry",
+        "wallet.LedgerKey",
+        "wallet.Balance",
+        "wallet.WithdrawalRequest",
     }
     assert expected <= registered
     assert "fleet.LocationLog" not in registered
@@ -135,7 +149,7 @@ def test_csv_export_follows_the_current_filters(staff_client):
 
 
 def test_csv_export_defuses_spreadsheet_formulas(staff_client):
-    rider = RiderFactory(name="=HYPERLINK(\"http://evil\")")
+    rider = RiderFactory(name='=HYPERLINK("http://evil")')
     response = staff_client.get(changelist(type(rider)) + "export.csv")
     body = b"".join(response.streaming_content).decode()
     assert "'=HYPERLINK" in body

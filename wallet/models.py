@@ -41,9 +41,7 @@ class LedgerEntry(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    rider = models.ForeignKey(
-        "riders.Rider", on_delete=models.PROTECT, db_index=False, related_name="ledger_entries"
-    )
+    rider = models.ForeignKey("riders.Rider", on_delete=models.PROTECT, db_index=False, related_name="ledger_entries")
     account = models.CharField(max_length=8, choices=Account.choices, default=Account.WALLET)
     entry_type = models.CharField(max_length=16, choices=EntryType.choices)
     amount_paise = models.BigIntegerField(help_text="Positive credits the rider, negative debits.")

@@ -62,5 +62,7 @@ def ledger_entry_post(
         created_by_id=created_by_id,
     )
     field = "wallet_paise" if account == Account.WALLET else "cod_paise"
-    Balance.objects.filter(rider_id=rider_id).update(**{field: F(field) + amount_paise}, entry_count=F("entry_count") + 1)
+    Balance.objects.filter(rider_id=rider_id).update(
+        **{field: F(field) + amount_paise}, entry_count=F("entry_count") + 1
+    )
     return Posting(entry=entry, created=True)

@@ -51,11 +51,15 @@ def test_a_duty_log_cannot_end_before_it_starts():
 def test_one_live_document_per_type_but_re_upload_after_rejection():
     rider = RiderFactory()
     rejected = KycDocumentFactory(
-        rider=rider, doc_type=KycDocumentType.PAN, status=ReviewStatus.REJECTED,
-        rejection_reason="blurred", reviewed_at=timezone.now(),
+        rider=rider,
+        doc_type=KycDocumentType.PAN,
+        status=ReviewStatus.REJECTED,
+        rejection_reason="blurred",
+        reviewed_at=timezone.now(),
     )
     live = KycDocumentFactory(rider=rider, doc_type=KycDocumentType.PAN)
-    assert rejected.pk and live.pk
+    assert rejected.pk
+    assert live.pk
     _refused(KycDocumentFactory, rider=rider, doc_type=KycDocumentType.PAN)
 
 

@@ -1,7 +1,7 @@
 import factory
 
-from wallet.models import WithdrawalRequest
 from tests.riders.factories import RiderFactory
+from wallet.models import WithdrawalRequest
 
 
 class WithdrawalRequestFactory(factory.django.DjangoModelFactory):

@@ -37,7 +37,9 @@ def test_entries_of_one_rider_share_a_partition():
     _earn(rider, key="a")
     _earn(rider, key="b")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM wallet_ledgerentry WHERE rider_id = %s", [rider.pk])
+        cursor.execute(
+            "SELECT DISTINCT tableoid::regclass::text FROM wallet_ledgerentry WHERE rider_id = %s", [rider.pk]
+        )
         assert len(cursor.fetchall()) == 1
 
 
@@ -90,14 +92,21 @@ def test_posting_the_same_key_twice_posts_once():
     rider = RiderFactory()
     order = DeliveredOrderFactory(rider=rider)
     first = ledger_entry_post(
-        rider_id=rider.pk, entry_type=EntryType.EARNING, amount_paise=4500,
-        idempotency_key=f"earning:{order.pk}", order_id=order.pk,
+        rider_id=rider.pk,
+        entry_type=EntryType.EARNING,
+        amount_paise=4500,
+        idempotency_key=f"earning:{order.pk}",
+        order_id=order.pk,
     )
     again = ledger_entry_post(
-        rider_id=rider.pk, entry_type=EntryType.EARNING, amount_paise=4500,
-        idempotency_key=f"earning:{order.pk}", order_id=order.pk,
+        rider_id=rider.pk,
+        entry_type=EntryType.EARNING,
+        amount_paise=4500,
+        idempotency_key=f"earning:{order.pk}",
+        order_id=order.pk,
     )
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.entry.pk == first.entry.pk
     assert Balance.objects.get(rider=rider).wallet_paise == 4500
 
@@ -108,8 +117,11 @@ def test_balance_equals_the_sum_of_entries_per_account():
     _earn(rider, 2_500, key="e2")
     ledger_entry_post(rider_id=rider.pk, entry_type=EntryType.WITHDRAWAL, amount_paise=-5_000, idempotency_key="w1")
     ledger_entry_post(
-        rider_id=rider.pk, entry_type=EntryType.COD_COLLECTED, amount_paise=-80_000,
-        idempotency_key="cod:1", account=Account.COD,
+        rider_id=rider.pk,
+        entry_type=EntryType.COD_COLLECTED,
+        amount_paise=-80_000,
+        idempotency_key="cod:1",
+        account=Account.COD,
     )
     balance = Balance.objects.get(rider=rider)
     sums = {
