@@ -39,9 +39,7 @@ class Order(models.Model):
     external_ref = models.CharField(max_length=64, unique=True, help_text="The partner's own order reference.")
     city = models.ForeignKey("fleet.City", on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.CREATED)
-    rider = models.ForeignKey(
-        "riders.Rider", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
-    )
+    rider = models.ForeignKey("riders.Rider", on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -72,8 +70,14 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
             models.CheckConstraint(
                 condition=Q(
-                    pickup_lat__gte=-90, pickup_lat__lte=90, pickup_lon__gte=-180, pickup_lon__lte=180,
-                    drop_lat__gte=-90, drop_lat__lte=90, drop_lon__gte=-180, drop_lon__lte=180,
+                    pickup_lat__gte=-90,
+                    pickup_lat__lte=90,
+                    pickup_lon__gte=-180,
+                    pickup_lon__lte=180,
+                    drop_lat__gte=-90,
+                    drop_lat__lte=90,
+                    drop_lon__gte=-180,
+                    drop_lon__lte=180,
                 ),
                 name="order_coordinates_in_range",
             ),

@@ -72,8 +72,7 @@ class Rider(models.Model):
             ),
             # Only an active, KYC-approved rider can be on duty.
             models.CheckConstraint(
-                condition=~Q(duty_status=DutyStatus.ON)
-                | Q(status=RiderStatus.ACTIVE, kyc_status=KycStatus.APPROVED),
+                condition=~Q(duty_status=DutyStatus.ON) | Q(status=RiderStatus.ACTIVE, kyc_status=KycStatus.APPROVED),
                 name="rider_on_duty_is_active_and_approved",
             ),
         ]
@@ -179,7 +178,8 @@ class DutyLog(models.Model):
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="duty_log_ends_after_start"
             ),
             models.CheckConstraint(
-                condition=Q(ended_at__isnull=True, end_reason="") | Q(ended_at__isnull=False, end_reason__in=DutyEndReason.values),
+                condition=Q(ended_at__isnull=True, end_reason="")
+                | Q(ended_at__isnull=False, end_reason__in=DutyEndReason.values),
                 name="duty_log_end_reason_iff_ended",
             ),
             models.UniqueConstraint(
