@@ -19,9 +19,12 @@ def _private_files_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
-    """Each test starts with an empty cache (sessions live there too) and leaves nothing behind."""
+    """Each test leaves no cache keys (sessions live there too) behind.
+
+    Only this run's keys (the cache's key prefix) are deleted: a shared Redis keeps everything else.
+    """
     yield
-    cache.clear()
+    cache.delete_pattern("*")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
