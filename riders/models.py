@@ -40,9 +40,9 @@ class Rider(models.Model):
     name = models.CharField(max_length=120)
     city = models.ForeignKey("fleet.City", on_delete=models.PROTECT, related_name="riders")
     status = models.CharField(max_length=12, choices=RiderStatus.choices, default=RiderStatus.ACTIVE)
-    kyc_status = models.CharField(max_length=10, choices=KycStatus.choices, default=KycStatus.PENDING)
-    kyc_reviewed_at = models.DateTimeField(null=True, blank=True)
-    kyc_rejection_reason = models.CharField(max_length=255, blank=True)
+    kyc_status = models.CharField("KYC status", max_length=10, choices=KycStatus.choices, default=KycStatus.PENDING)
+    kyc_reviewed_at = models.DateTimeField("KYC reviewed at", null=True, blank=True)
+    kyc_rejection_reason = models.CharField("KYC rejection reason", max_length=255, blank=True)
     duty_status = models.CharField(max_length=10, choices=DutyStatus.choices, default=DutyStatus.OFF)
     duty_changed_at = models.DateTimeField(null=True, blank=True)
     vehicle = models.ForeignKey(
