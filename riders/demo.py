@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -1250,33 +1251,11 @@ class DemoSeeder:
         self.created["support tickets"] += len(tickets)
         self.created["emergency alerts"] += len(alerts)
 
-    def _post(
-        self,
-        *,
-        rider_id: int,
-        entry_type: str,
-        amount_paise: int,
-        idempotency_key: str,
-        account: str = Account.WALLET,
-        order_id: int | None = None,
-        reverses_id: int | None = None,
-        memo: str = "",
-        created_by_id: int | None = None,
-    ) -> int:
+    def _post(self, **posting: Any) -> int:
         """Posts through the wallet service (the only way into the ledger); returns the entry id."""
-        posting = ledger_entry_post(
-            rider_id=rider_id,
-            entry_type=entry_type,
-            amount_paise=amount_paise,
-            idempotency_key=idempotency_key,
-            account=account,
-            order_id=order_id,
-            reverses_id=reverses_id,
-            memo=memo,
-            created_by_id=created_by_id,
-        )
-        self.created["ledger entries"] += posting.created
-        return posting.entry.pk
+        result = ledger_entry_post(**posting)
+        self.created["ledger entries"] += result.created
+        return result.entry.pk
 
     def _write_ledger(self, plans: list[RiderPlan], riders: dict[int, Rider], orders: dict[str, Order]) -> None:
         ops_first, ops_second = (self.staff[u[0]] for u in OPS_USERS)
