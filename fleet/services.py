@@ -38,6 +38,7 @@ def location_points_record(*, rider_id: int, points: Sequence[Point]) -> int:
     """Stores a rider's batch of GPS points in one INSERT; returns how many were new.
 
     Points must already be validated (ranges, and a ``recorded_at`` inside an existing partition).
+    Joins the caller's transaction when there is one (the demo seed writes a rider's world in one).
     """
     if not points:
         return 0

@@ -39,7 +39,7 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def rider_kyc_approve(*, rider_ids: Iterable[int], reviewer: Actor) -> int:
     """Approves the KYC of the riders still PENDING or REJECTED, and their pending documents.
 
@@ -59,7 +59,7 @@ def rider_kyc_approve(*, rider_ids: Iterable[int], reviewer: Actor) -> int:
     return len(changed)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) -> int:
     """Rejects the riders' KYC with a reason, rejects their pending documents, takes them off duty.
 
@@ -90,7 +90,7 @@ def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) 
     return len(changed)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def rider_suspend(*, rider_ids: Iterable[int], actor: Actor, reason: str) -> int:
     """Suspends active riders with a reason and takes them off duty. Returns how many changed.
 

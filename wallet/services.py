@@ -40,6 +40,8 @@ def ledger_entry_post(
     Locks the rider's balance row first (``locks.lock_balance``), so postings of one rider
     serialise. Idempotent: a key already posted returns the existing entry and posts nothing.
     A wallet debit that would take the balance below zero raises ``InsufficientBalance``.
+    Not durable on purpose: it joins the caller's transaction (a delivery posts its earning inside
+    the order transition, so both commit or neither does).
     """
     balance = locks.lock_balance(rider_id)
     # Checked under the balance lock: a second posting with this key waits for the first to commit.
