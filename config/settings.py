@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.ResponseTimeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,16 +238,35 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.ratelimit.RateLimit"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.CursorPage",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.FleetAutoSchema",
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "FleetOps API",
     "DESCRIPTION": "Driver, partner and dispatch API of the FleetOps logistics portal.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Rate limits (django-ratelimit counters in the default cache, i.e. Redis): "<count>/<s|m|h|d>".
+API_RATE_LIMITS = {
+    "anonymous": env_str("RATE_LIMIT_ANONYMOUS", "100/m"),
+    "driver": env_str("RATE_LIMIT_DRIVER", "600/m"),
+    "login": env_str("RATE_LIMIT_LOGIN", "10/m"),
+}
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True
+IDEMPOTENCY_TTL_S = env_int("IDEMPOTENCY_TTL_S", 24 * 60 * 60)
 
 # --- Domain knobs ---------------------------------------------------------------------------------
 
+HOS_DAILY_LIMIT_MINUTES = env_int("HOS_DAILY_LIMIT_MINUTES", 12 * 60)
+HOS_WEEKLY_LIMIT_MINUTES = env_int("HOS_WEEKLY_LIMIT_MINUTES", 60 * 60)
+KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 5 * 1024 * 1024)
 LOCATION_PARTITION_MONTHS_AHEAD = env_int("LOCATION_PARTITION_MONTHS_AHEAD", 2)
 LOCATION_RETENTION_MONTHS = env_int("LOCATION_RETENTION_MONTHS", 6)
 PORTAL_PORT = env_int("PORTAL_PORT", 8000)

@@ -2,8 +2,10 @@
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api.errors import json_not_found
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -15,9 +17,15 @@ admin.site.site_header = "FleetOps operations"
 admin.site.site_title = "FleetOps"
 admin.site.index_title = "Operations"
 
+handler404 = "config.api.errors.json_not_found"
+handler500 = "config.api.errors.json_server_error"
+
 urlpatterns = [
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("riders.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Any other /api/ path answers in the error shape, with DEBUG on too (handler404 covers only DEBUG off).
+    re_path(r"^api/", json_not_found),
 ]

@@ -1,20 +1,33 @@
-"""Rider writes: KYC review and suspension. Each is one transaction holding the riders' row locks."""
+"""Rider writes: sign-up, profile, KYC, duty and hours of service, SOS, suspension.
+
+Each write is one transaction that locks the riders it changes (``locks.lock_riders``, id order).
+The API token model is DRF's, but only as a table: no HTTP concern reaches this module.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
-from config.errors import RuleViolation
-from riders import locks
+from config.errors import BadRequest, Conflict, PayloadTooLarge, RuleViolation
+from fleet.models import City
+from riders import events, locks, selectors
+from riders.files import sniff_document
 from riders.models import (
     DutyEndReason,
     DutyLog,
     DutyStatus,
+    EmergencyAlert,
     KycDocument,
     KycStatus,
     ReviewStatus,
@@ -106,3 +119,199 @@ def rider_suspend(*, rider_ids: Iterable[int], actor: Actor, reason: str) -> int
         rider.suspension_reason = reason
         rider.save(update_fields=["status", "suspension_reason", "duty_status", "duty_changed_at", "updated_at"])
     return len(changed)
+
+
+# --- Driver API: sign-up, sign-in, profile, KYC uploads, duty, SOS -----------------------------------
+
+
+class MobileTaken(Conflict):
+    code = "mobile_taken"
+
+
+class InvalidCredentials(BadRequest):
+    code = "invalid_credentials"
+
+
+class AccountClosed(RuleViolation):
+    code = "account_closed"
+
+
+class DocumentExists(Conflict):
+    code = "document_exists"
+
+
+class FileTooLarge(PayloadTooLarge):
+    code = "file_too_large"
+
+
+class RiderNotActive(RuleViolation):
+    code = "rider_not_active"
+
+
+class KycNotApproved(RuleViolation):
+    code = "kyc_not_approved"
+
+
+class HoursOfServiceReached(RuleViolation):
+    code = "hos_limit_reached"
+
+
+def normalize_mobile(raw: str) -> str:
+    """E.164 as given, or a 10-digit Indian mobile (optionally with 0 / 91 in front) as +91..........
+
+    Raises ``ValueError`` with a sentence for anything else.
+    """
+    digits = re.sub(r"[\s\-()]", "", raw or "")
+    if re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+        return digits
+    match = re.fullmatch(r"(?:0|91)?([6-9]\d{9})", digits)
+    if match:
+        return f"+91{match.group(1)}"
+    raise ValueError("Enter an E.164 number (+919812345678) or a 10-digit Indian mobile number.")
+
+
+@transaction.atomic(durable=True)
+def rider_signup(*, mobile: str, name: str, city: City, password: str) -> tuple[Rider, str]:
+    """Creates the user, the rider (KYC PENDING, off duty) and the rider's API token; returns both.
+
+    The password must already have passed Django's validators. A taken mobile is ``MobileTaken``.
+    """
+    mobile = normalize_mobile(mobile)
+    if Rider.objects.filter(mobile=mobile).exists() or User.objects.filter(username=mobile).exists():
+        raise MobileTaken("This mobile number already has an account; sign in instead.")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=mobile, password=password, first_name=name[:150])
+            rider = Rider.objects.create(user=user, mobile=mobile, name=name, city=city)
+    except IntegrityError as exc:  # a concurrent sign-up with the same mobile won the race
+        raise MobileTaken("This mobile number already has an account; sign in instead.") from exc
+    token = Token.objects.create(user=user)
+    return rider, token.key
+
+
+def rider_token_issue(*, mobile: str, password: str) -> tuple[Rider, str]:
+    """The rider's API token for a correct mobile and password (one token per rider, kept until revoked)."""
+    try:
+        username = normalize_mobile(mobile)
+    except ValueError as exc:
+        raise InvalidCredentials("The mobile number or password is wrong.") from exc
+    user = authenticate(username=username, password=password)
+    rider = Rider.objects.select_related("user").filter(user=user).first() if user is not None else None
+    if rider is None:
+        raise InvalidCredentials("The mobile number or password is wrong.")
+    if rider.status == RiderStatus.OFFBOARDED:
+        raise AccountClosed("This rider account has been closed.")
+    token, _ = Token.objects.get_or_create(user=rider.user)
+    return rider, token.key
+
+
+PROFILE_FIELDS = ("name", "language", "emergency_contact_name", "emergency_contact_mobile")
+
+
+@transaction.atomic(durable=True)
+def rider_profile_update(*, rider_id: int, changes: dict[str, str]) -> Rider:
+    """Changes the fields a rider may edit themselves (``PROFILE_FIELDS``); anything else is refused."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise BadRequest(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.", code="read_only_field")
+    (rider,) = locks.lock_riders([rider_id])
+    if changes.get("emergency_contact_mobile"):
+        changes["emergency_contact_mobile"] = normalize_mobile(changes["emergency_contact_mobile"])
+    for field, value in changes.items():
+        setattr(rider, field, value)
+    if changes:
+        rider.save(update_fields=[*changes, "updated_at"])
+    return rider
+
+
+@transaction.atomic(durable=True)
+def kyc_document_upload(*, rider_id: int, doc_type: str, upload: UploadedFile, number: str = "") -> KycDocument:
+    """Stores a rider's KYC document privately, after checking its size and its real type by its bytes.
+
+    Locks the rider. A live (pending or approved) document of the type is a ``DocumentExists``; a
+    rejected one is replaced (its file deleted after commit). A rider whose KYC was rejected goes back
+    to PENDING for review.
+    """
+    if upload.size is not None and upload.size > settings.KYC_MAX_UPLOAD_BYTES:
+        limit_mb = settings.KYC_MAX_UPLOAD_BYTES / (1024 * 1024)
+        raise FileTooLarge(f"The file is larger than the {limit_mb:g} MB allowed.")
+    sniffed = sniff_document(upload)
+    (rider,) = locks.lock_riders([rider_id])
+    existing = list(KycDocument.objects.filter(rider=rider, doc_type=doc_type))
+    if any(d.status != ReviewStatus.REJECTED for d in existing):
+        raise DocumentExists("A document of this type is already pending review or approved.")
+    for replaced in existing:
+        if replaced.file.name:
+            transaction.on_commit(partial(replaced.file.storage.delete, replaced.file.name))
+        replaced.delete()
+    upload.name = f"{doc_type.lower()}{sniffed.extension}"
+    document = KycDocument.objects.create(
+        rider=rider,
+        doc_type=doc_type,
+        number=number,
+        file=upload,
+        content_type=sniffed.content_type,
+        size_bytes=upload.size or 0,
+    )
+    if rider.kyc_status == KycStatus.REJECTED:
+        rider.kyc_status = KycStatus.PENDING
+        rider.kyc_rejection_reason = ""
+        rider.save(update_fields=["kyc_status", "kyc_rejection_reason", "updated_at"])
+    return document
+
+
+@transaction.atomic(durable=True)
+def rider_duty_set(*, rider_id: int, status: str, now: datetime | None = None) -> Rider:
+    """Puts a rider on or off duty and keeps the duty log in step. Idempotent when already there.
+
+    Locks the rider. Going ON needs an ACTIVE rider with approved KYC and hours of service left.
+    """
+    now = now or timezone.now()
+    (rider,) = locks.lock_riders([rider_id])
+    if status == DutyStatus.ON:
+        if rider.duty_status == DutyStatus.ON:
+            return rider
+        if rider.status != RiderStatus.ACTIVE:
+            raise RiderNotActive(f"A {rider.get_status_display().lower()} rider cannot go on duty.")
+        if rider.kyc_status != KycStatus.APPROVED:
+            raise KycNotApproved("Your KYC must be approved before you can go on duty.")
+        if selectors.rider_hos(rider_id=rider.pk, now=now).minutes_left <= 0:
+            raise HoursOfServiceReached("You have reached your hours-of-service limit; rest before going on duty.")
+        rider.duty_status = DutyStatus.ON
+        rider.duty_changed_at = now
+        DutyLog.objects.create(rider=rider, started_at=now)
+    else:
+        if rider.duty_status != DutyStatus.ON:
+            return rider
+        _end_duty(rider, reason=DutyEndReason.MANUAL, at=now)
+    rider.save(update_fields=["duty_status", "duty_changed_at", "updated_at"])
+    return rider
+
+
+@transaction.atomic(durable=True)
+def riders_hos_enforce(*, now: datetime | None = None) -> int:
+    """Moves every on-duty rider who reached a daily or weekly hours-of-service limit to AUTO_OFF.
+
+    Finds them in one aggregate query, then locks them (``locks.lock_riders``) and re-checks under the
+    lock. Returns how many were moved. Run every minute by Celery Beat (``riders.hos_enforce``).
+    """
+    now = now or timezone.now()
+    over = selectors.riders_over_hos_limit(now=now)
+    moved = 0
+    for rider in locks.lock_riders(over):
+        if rider.duty_status != DutyStatus.ON:
+            continue
+        _end_duty(rider, reason=DutyEndReason.HOURS, at=now)
+        rider.duty_status = DutyStatus.AUTO_OFF
+        rider.save(update_fields=["duty_status", "duty_changed_at", "updated_at"])
+        moved += 1
+    return moved
+
+
+@transaction.atomic(durable=True)
+def emergency_alert_raise(*, rider_id: int, lat: float | None, lon: float | None, message: str = "") -> EmergencyAlert:
+    """Stores an SOS first; dispatchers of the rider's city are told after commit."""
+    rider = Rider.objects.select_related("city").get(pk=rider_id)
+    alert = EmergencyAlert.objects.create(rider=rider, city=rider.city, lat=lat, lon=lon, message=message)
+    transaction.on_commit(partial(events.emergency_alert_raised, alert.pk))
+    return alert

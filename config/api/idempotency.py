@@ -1,0 +1,86 @@
+"""``Idempotency-Key`` for POSTs that create things.
+
+The first response to a key is kept in Redis for ``IDEMPOTENCY_TTL_S`` (24 h). The same key with the
+same body replays it (status and body, plus ``Idempotent-Replayed: true``); the same key with another
+body is a 409; a second request while the first is still running is a 409 too. Keys are scoped to the
+caller (token, or client IP when anonymous) and the path, so two riders can never collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.ratelimit import client_key
+from config.errors import Conflict
+
+HEADER = "HTTP_IDEMPOTENCY_KEY"
+_PENDING = "pending"
+_IN_FLIGHT_TTL_S = 60
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class IdempotentRequestInProgress(Conflict):
+    code = "idempotency_request_in_progress"
+
+
+@dataclass
+class Claim:
+    """A key this request holds: ``finish`` stores the response it ends with."""
+
+    cache_key: str
+    fingerprint: str
+
+    def finish(self, response: Response) -> None:
+        if response.status_code >= 500 or response.status_code == 429:
+            cache.delete(self.cache_key)  # the client may retry with the same key
+            return
+        stored = {
+            "fingerprint": self.fingerprint,
+            "status": response.status_code,
+            "body": json.dumps(response.data, default=str),
+        }
+        cache.set(self.cache_key, stored, timeout=settings.IDEMPOTENCY_TTL_S)
+
+
+def _fingerprint(request: Request) -> str:
+    digest = hashlib.sha256()
+    digest.update((request.method or "").encode())
+    digest.update(request.path.encode())
+    digest.update(request.content_type.encode())
+    digest.update(request._request.body)  # raw bytes: a multipart upload compares byte for byte
+    return digest.hexdigest()
+
+
+def claim_or_replay(request: Request) -> Claim | Response | None:
+    """Before the view runs: a stored response to replay, a claim to finish later, or None (no key sent)."""
+    key = request.META.get(HEADER, "").strip()
+    if not key:
+        return None
+    if len(key) > 255:
+        raise exceptions.ValidationError({"Idempotency-Key": ["Use at most 255 characters."]})
+    cache_key = f"idem:{client_key('', request)}:{request.path}:{hashlib.sha256(key.encode()).hexdigest()}"
+    fingerprint = _fingerprint(request)
+    if cache.add(cache_key, _PENDING, timeout=_IN_FLIGHT_TTL_S):
+        return Claim(cache_key=cache_key, fingerprint=fingerprint)
+    stored: Any = cache.get(cache_key)
+    if stored is None or stored == _PENDING:
+        raise IdempotentRequestInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+    if stored["fingerprint"] != fingerprint:
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+    response = Response(json.loads(stored["body"]), status=stored["status"])
+    response["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,88 @@
+"""Rider reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from riders.models import DutyLog, DutyStatus, KycDocument, Rider
+
+
+@dataclass(frozen=True)
+class HoursOfService:
+    minutes_today: int
+    minutes_7d: int
+    daily_limit_minutes: int
+    weekly_limit_minutes: int
+
+    @property
+    def minutes_left(self) -> int:
+        return max(
+            0,
+            min(self.daily_limit_minutes - self.minutes_today, self.weekly_limit_minutes - self.minutes_7d),
+        )
+
+
+def _windows(now: datetime) -> tuple[datetime, datetime]:
+    """Start of today in the portal's time zone, and the start of the rolling 7-day window."""
+    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day_start, now - timedelta(days=7)
+
+
+def _on_duty_within(start: datetime, now: datetime) -> Sum:
+    """Sum over duty logs of the time each overlaps [start, now] (an open log runs until now)."""
+    ended = Least(Coalesce(F("ended_at"), Value(now)), Value(now))
+    overlap = ExpressionWrapper(ended - Greatest(F("started_at"), Value(start)), output_field=DurationField())
+    return Sum(Greatest(overlap, Value(timedelta(0))), default=timedelta(0))
+
+
+def _duty_minutes(rider_ids: Any, now: datetime) -> QuerySet[Any, Any]:
+    day_start, week_start = _windows(now)
+    return (
+        DutyLog.objects.filter(rider_id__in=rider_ids)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=week_start), started_at__lt=now)
+        .values("rider_id")
+        .annotate(today=_on_duty_within(day_start, now), week=_on_duty_within(week_start, now))
+    )
+
+
+def rider_hos(*, rider_id: int, now: datetime | None = None) -> HoursOfService:
+    """Minutes on duty today (local day) and over the last 7 days, against the configured limits."""
+    now = now or timezone.now()
+    row = next(iter(_duty_minutes([rider_id], now)), None)
+    today = row["today"] if row else timedelta(0)
+    week = row["week"] if row else timedelta(0)
+    return HoursOfService(
+        minutes_today=int(today.total_seconds() // 60),
+        minutes_7d=int(week.total_seconds() // 60),
+        daily_limit_minutes=settings.HOS_DAILY_LIMIT_MINUTES,
+        weekly_limit_minutes=settings.HOS_WEEKLY_LIMIT_MINUTES,
+    )
+
+
+def riders_over_hos_limit(*, now: datetime) -> list[int]:
+    """Ids of on-duty riders whose time today or in the last 7 days reached its limit: one query."""
+    on_duty = Rider.objects.filter(duty_status=DutyStatus.ON).values("pk")
+    daily = timedelta(minutes=settings.HOS_DAILY_LIMIT_MINUTES)
+    weekly = timedelta(minutes=settings.HOS_WEEKLY_LIMIT_MINUTES)
+    rows = _duty_minutes(on_duty, now).filter(Q(today__gte=daily) | Q(week__gte=weekly))
+    return [row["rider_id"] for row in rows]
+
+
+def rider_profile(*, rider_id: int) -> Rider:
+    """The rider with city and vehicle joined and ``average_rating`` / ``rating_count`` annotated."""
+    return (
+        Rider.objects.select_related("city", "vehicle")
+        .annotate(average_rating=Avg("ratings__stars"), rating_count=Count("ratings"))
+        .get(pk=rider_id)
+    )
+
+
+def kyc_document_list(*, rider_id: int) -> QuerySet[KycDocument]:
+    return KycDocument.objects.filter(rider_id=rider_id)
