@@ -1,0 +1,20 @@
+"""Celery tasks of the riders app: thin, named, each calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from riders import services
+
+
+@shared_task(
+    name="riders.hos_enforce",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def hos_enforce_task() -> int:
+    """Idempotent: a rider already moved is not moved again."""
+    return services.riders_hos_enforce()
