@@ -280,10 +280,13 @@ def rider_duty_set(*, rider_id: int, status: str, now: datetime | None = None) -
         rider.duty_status = DutyStatus.ON
         rider.duty_changed_at = now
         DutyLog.objects.create(rider=rider, started_at=now)
-    else:
-        if rider.duty_status != DutyStatus.ON:
-            return rider
+    elif rider.duty_status == DutyStatus.ON:
         _end_duty(rider, reason=DutyEndReason.MANUAL, at=now)
+    elif rider.duty_status == DutyStatus.AUTO_OFF:  # the rider acknowledges being taken off duty
+        rider.duty_status = DutyStatus.OFF
+        rider.duty_changed_at = now
+    else:
+        return rider
     rider.save(update_fields=["duty_status", "duty_changed_at", "updated_at"])
     return rider
 
