@@ -96,75 +96,243 @@ class CitySpec:
 
 CITIES: tuple[CitySpec, ...] = (
     CitySpec(
-        "BLR", "Bengaluru", LatLon(12.9716, 77.5946), "KA", ("01", "02", "03", "04", "05", "41", "51", "53"), "kn",
-        ("Indiranagar", "Koramangala", "HSR Layout", "Jayanagar", "Whitefield", "Malleshwaram", "BTM Layout",
-         "Hebbal", "Marathahalli", "Basavanagudi"),
+        "BLR",
+        "Bengaluru",
+        LatLon(12.9716, 77.5946),
+        "KA",
+        ("01", "02", "03", "04", "05", "41", "51", "53"),
+        "kn",
+        (
+            "Indiranagar",
+            "Koramangala",
+            "HSR Layout",
+            "Jayanagar",
+            "Whitefield",
+            "Malleshwaram",
+            "BTM Layout",
+            "Hebbal",
+            "Marathahalli",
+            "Basavanagudi",
+        ),
         32,
     ),
     CitySpec(
-        "DEL", "Delhi", LatLon(28.6139, 77.2090), "DL", ("01", "02", "03", "04", "05", "07", "08", "09"), "hi",
-        ("Connaught Place", "Karol Bagh", "Lajpat Nagar", "Saket", "Hauz Khas", "Rajouri Garden", "Mayur Vihar",
-         "Janakpuri", "Chandni Chowk", "Greater Kailash"),
+        "DEL",
+        "Delhi",
+        LatLon(28.6139, 77.2090),
+        "DL",
+        ("01", "02", "03", "04", "05", "07", "08", "09"),
+        "hi",
+        (
+            "Connaught Place",
+            "Karol Bagh",
+            "Lajpat Nagar",
+            "Saket",
+            "Hauz Khas",
+            "Rajouri Garden",
+            "Mayur Vihar",
+            "Janakpuri",
+            "Chandni Chowk",
+            "Greater Kailash",
+        ),
         26,
     ),
     CitySpec(
-        "MUM", "Mumbai", LatLon(19.0760, 72.8777), "MH", ("01", "02", "03", "04", "43", "46", "47", "48"), "mr",
-        ("Andheri East", "Bandra West", "Powai", "Dadar", "Kurla", "Santacruz", "Chembur", "Ghatkopar",
-         "Vile Parle", "Sion"),
+        "MUM",
+        "Mumbai",
+        LatLon(19.0760, 72.8777),
+        "MH",
+        ("01", "02", "03", "04", "43", "46", "47", "48"),
+        "mr",
+        (
+            "Andheri East",
+            "Bandra West",
+            "Powai",
+            "Dadar",
+            "Kurla",
+            "Santacruz",
+            "Chembur",
+            "Ghatkopar",
+            "Vile Parle",
+            "Sion",
+        ),
         24,
     ),
     CitySpec(
-        "HYD", "Hyderabad", LatLon(17.3850, 78.4867), "TS", ("07", "08", "09", "10", "11", "12", "13", "15"), "te",
-        ("Banjara Hills", "Jubilee Hills", "Gachibowli", "Madhapur", "Kukatpally", "Begumpet", "Secunderabad",
-         "Ameerpet", "Kondapur", "Himayatnagar"),
+        "HYD",
+        "Hyderabad",
+        LatLon(17.3850, 78.4867),
+        "TS",
+        ("07", "08", "09", "10", "11", "12", "13", "15"),
+        "te",
+        (
+            "Banjara Hills",
+            "Jubilee Hills",
+            "Gachibowli",
+            "Madhapur",
+            "Kukatpally",
+            "Begumpet",
+            "Secunderabad",
+            "Ameerpet",
+            "Kondapur",
+            "Himayatnagar",
+        ),
         18,
     ),
 )
 
 FIRST_NAMES = (
-    "Aarav", "Aditya", "Akash", "Amit", "Anil", "Arjun", "Deepak", "Ganesh", "Harish", "Imran", "Karan",
-    "Kiran", "Manoj", "Mohammed", "Naveen", "Nikhil", "Pradeep", "Rahul", "Rajesh", "Ravi", "Rohit", "Sachin",
-    "Sandeep", "Santosh", "Suresh", "Tarun", "Venkat", "Vijay", "Vinod", "Yusuf", "Anjali", "Divya", "Kavya",
-    "Lakshmi", "Meena", "Neha", "Pooja", "Priya", "Sneha", "Sunita", "Farhan", "Gurpreet", "Jaspreet", "Abdul",
+    "Aarav",
+    "Aditya",
+    "Akash",
+    "Amit",
+    "Anil",
+    "Arjun",
+    "Deepak",
+    "Ganesh",
+    "Harish",
+    "Imran",
+    "Karan",
+    "Kiran",
+    "Manoj",
+    "Mohammed",
+    "Naveen",
+    "Nikhil",
+    "Pradeep",
+    "Rahul",
+    "Rajesh",
+    "Ravi",
+    "Rohit",
+    "Sachin",
+    "Sandeep",
+    "Santosh",
+    "Suresh",
+    "Tarun",
+    "Venkat",
+    "Vijay",
+    "Vinod",
+    "Yusuf",
+    "Anjali",
+    "Divya",
+    "Kavya",
+    "Lakshmi",
+    "Meena",
+    "Neha",
+    "Pooja",
+    "Priya",
+    "Sneha",
+    "Sunita",
+    "Farhan",
+    "Gurpreet",
+    "Jaspreet",
+    "Abdul",
 )
 SURNAMES = (
-    "Sharma", "Verma", "Gupta", "Singh", "Kumar", "Reddy", "Naidu", "Rao", "Patil", "Pawar", "Shinde", "Joshi",
-    "Iyer", "Nair", "Menon", "Gowda", "Shetty", "Khan", "Shaikh", "Ansari", "Yadav", "Chauhan", "Mishra",
-    "Pandey", "Das", "Bose", "Pillai", "Hegde", "Kulkarni", "Deshmukh", "Qureshi", "Thakur",
+    "Sharma",
+    "Verma",
+    "Gupta",
+    "Singh",
+    "Kumar",
+    "Reddy",
+    "Naidu",
+    "Rao",
+    "Patil",
+    "Pawar",
+    "Shinde",
+    "Joshi",
+    "Iyer",
+    "Nair",
+    "Menon",
+    "Gowda",
+    "Shetty",
+    "Khan",
+    "Shaikh",
+    "Ansari",
+    "Yadav",
+    "Chauhan",
+    "Mishra",
+    "Pandey",
+    "Das",
+    "Bose",
+    "Pillai",
+    "Hegde",
+    "Kulkarni",
+    "Deshmukh",
+    "Qureshi",
+    "Thakur",
 )
 SHOPS = (
-    "Annapoorna Tiffins", "Fresh Basket Mart", "Spice Route Kitchen", "Apollo Pharmacy", "Chai Point",
-    "Meghana Biryani", "Daily Needs Store", "Green Leaf Organics", "Burger Junction", "Sagar Ratna",
-    "Paradise Biryani", "Wellness Medicos", "Kirana King", "Cake Walk Bakery", "Tandoor Express",
+    "Annapoorna Tiffins",
+    "Fresh Basket Mart",
+    "Spice Route Kitchen",
+    "Apollo Pharmacy",
+    "Chai Point",
+    "Meghana Biryani",
+    "Daily Needs Store",
+    "Green Leaf Organics",
+    "Burger Junction",
+    "Sagar Ratna",
+    "Paradise Biryani",
+    "Wellness Medicos",
+    "Kirana King",
+    "Cake Walk Bakery",
+    "Tandoor Express",
 )
 BUILDINGS = (
-    "Prestige Apartments", "Sai Residency", "Green Park Towers", "Lake View Heights", "Shanti Niketan",
-    "Royal Enclave", "Sunrise Villas", "Krishna Kunj", "Silver Oak Residency", "Palm Grove",
+    "Prestige Apartments",
+    "Sai Residency",
+    "Green Park Towers",
+    "Lake View Heights",
+    "Shanti Niketan",
+    "Royal Enclave",
+    "Sunrise Villas",
+    "Krishna Kunj",
+    "Silver Oak Residency",
+    "Palm Grove",
 )
 PARTNERS = ("QuickBasket", "DailyFresh", "MedExpress", "FoodFleet")
 CANCEL_REASONS = (
-    "Customer cancelled", "Restaurant closed", "Item out of stock", "Duplicate order", "Payment failed",
+    "Customer cancelled",
+    "Restaurant closed",
+    "Item out of stock",
+    "Duplicate order",
+    "Payment failed",
 )
 FAILURE_REASONS = ("CUSTOMER_UNREACHABLE", "ADDRESS_NOT_FOUND", "CUSTOMER_REFUSED", "PREMISES_CLOSED")
 RATING_COMMENTS = (
-    "Quick and polite.", "Delivered on time.", "Called before arriving, very helpful.", "Food arrived cold.",
-    "Left the package at the gate without calling.", "Very professional.", "Took a long route.",
+    "Quick and polite.",
+    "Delivered on time.",
+    "Called before arriving, very helpful.",
+    "Food arrived cold.",
+    "Left the package at the gate without calling.",
+    "Very professional.",
+    "Took a long route.",
 )
 DOC_REJECTIONS = (
-    "Photo is blurred", "Name does not match PAN", "Document has expired", "Both sides not uploaded",
+    "Photo is blurred",
+    "Name does not match PAN",
+    "Document has expired",
+    "Both sides not uploaded",
     "Selfie does not match ID photo",
 )
 SUSPENSION_REASONS = (
-    "Repeated COD deposit delays", "Customer complaint under investigation", "Unsafe riding reported",
+    "Repeated COD deposit delays",
+    "Customer complaint under investigation",
+    "Unsafe riding reported",
     "Documents under re-verification",
 )
 WITHDRAWAL_REJECTIONS = (
-    "Bank account name does not match KYC", "COD cash not yet deposited", "Suspected duplicate request",
+    "Bank account name does not match KYC",
+    "COD cash not yet deposited",
+    "Suspected duplicate request",
 )
 INCENTIVE_MEMOS = ("Weekly target bonus", "Rain surge bonus", "Peak-hour incentive", "Referral bonus")
 ALERT_MESSAGES = (
-    "Bike skidded, minor injury", "Being followed by a car", "Accident at the junction",
-    "Vehicle broke down in an unsafe area", "",
+    "Bike skidded, minor injury",
+    "Being followed by a car",
+    "Accident at the junction",
+    "Vehicle broke down in an unsafe area",
+    "",
 )
 TICKETS: dict[str, tuple[tuple[str, str], ...]] = {
     TicketCategory.PAYMENT: (
@@ -186,9 +354,7 @@ TICKETS: dict[str, tuple[tuple[str, str], ...]] = {
     TicketCategory.ACCIDENT: (
         ("Minor accident during delivery", "I had a fall on a wet road; the bike's mirror is broken."),
     ),
-    TicketCategory.OTHER: (
-        ("Change of city", "I am moving to another city and want to continue riding there."),
-    ),
+    TicketCategory.OTHER: (("Change of city", "I am moving to another city and want to continue riding there."),),
 }
 RESOLUTIONS = (
     "Checked with the payments team; resolved and confirmed with the rider on call.",
@@ -284,8 +450,14 @@ _ON, _OFF, _AUTO = DutyStatus.ON, DutyStatus.OFF, DutyStatus.AUTO_OFF
 #: The first riders are dealt these profiles so that even a tiny world has every state in it.
 COVERAGE: tuple[Profile, ...] = (
     Profile(_A, _OK, _ON, active_order=OrderStatus.ASSIGNED, alert=AlertStatus.OPEN, ticket=TicketStatus.OPEN),
-    Profile(_A, _OK, _OFF, past_orders=(OrderStatus.CANCELLED,), ticket=TicketStatus.IN_PROGRESS,
-            withdrawals=(WithdrawalStatus.PAID, WithdrawalStatus.REJECTED, WithdrawalStatus.REQUESTED)),
+    Profile(
+        _A,
+        _OK,
+        _OFF,
+        past_orders=(OrderStatus.CANCELLED,),
+        ticket=TicketStatus.IN_PROGRESS,
+        withdrawals=(WithdrawalStatus.PAID, WithdrawalStatus.REJECTED, WithdrawalStatus.REQUESTED),
+    ),
     Profile(_A, _PEND, _OFF),
     Profile(_A, _OK, _ON, active_order=OrderStatus.ACCEPTED, alert=AlertStatus.ACKNOWLEDGED),
     Profile(_S, _OK, _OFF, ticket=TicketStatus.RESOLVED),
@@ -505,8 +677,15 @@ class RiderPlanner:
             alert = AlertStatus.RESOLVED
         ticket = None
         if rng.random() < 0.22:
-            ticket = _pick(rng, {TicketStatus.OPEN: 30, TicketStatus.IN_PROGRESS: 20,
-                                 TicketStatus.RESOLVED: 30, TicketStatus.CLOSED: 20})
+            ticket = _pick(
+                rng,
+                {
+                    TicketStatus.OPEN: 30,
+                    TicketStatus.IN_PROGRESS: 20,
+                    TicketStatus.RESOLVED: 30,
+                    TicketStatus.CLOSED: 20,
+                },
+            )
         return Profile(status, kyc, duty, alert=alert, ticket=ticket)
 
     # Applicants: KYC pending or rejected, never worked
@@ -626,8 +805,9 @@ class RiderPlanner:
             statuses.append(_pick(rng, {OrderStatus.DELIVERED: 82, OrderStatus.CANCELLED: 10, OrderStatus.FAILED: 8}))
         past: list[tuple[datetime, str]] = []
         for status in statuses[: self.orders_per_rider]:
-            shift = rng.choices(closed, weights=[(s.ended_at - s.started_at).total_seconds() for s in closed
-                                                 if s.ended_at is not None])[0]
+            shift = rng.choices(
+                closed, weights=[(s.ended_at - s.started_at).total_seconds() for s in closed if s.ended_at is not None]
+            )[0]
             assert shift.ended_at is not None
             room = max(0.0, (shift.ended_at - shift.started_at).total_seconds() - 70 * 60)
             past.append((shift.started_at + timedelta(seconds=rng.uniform(0, room)), status))
@@ -647,8 +827,15 @@ class RiderPlanner:
         if wanted is None:
             count = _pick_int(rng, {0: 35, 1: 35, 2: 20, 3: 10})
             early = [_pick(rng, {WithdrawalStatus.PAID: 80, WithdrawalStatus.REJECTED: 20}) for _ in range(count - 1)]
-            last = _pick(rng, {WithdrawalStatus.PAID: 45, WithdrawalStatus.REQUESTED: 25,
-                               WithdrawalStatus.APPROVED: 15, WithdrawalStatus.REJECTED: 15})
+            last = _pick(
+                rng,
+                {
+                    WithdrawalStatus.PAID: 45,
+                    WithdrawalStatus.REQUESTED: 25,
+                    WithdrawalStatus.APPROVED: 15,
+                    WithdrawalStatus.REJECTED: 15,
+                },
+            )
             wanted = (*early, last) if count else ()
         for position, status in enumerate(wanted):
             pending = status in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED)
@@ -669,10 +856,22 @@ class RiderPlanner:
             )
 
         if profile.ticket:
-            category = _pick(rng, {TicketCategory.PAYMENT: 30, TicketCategory.ORDER: 25, TicketCategory.VEHICLE: 15,
-                                   TicketCategory.APP: 15, TicketCategory.ACCIDENT: 5, TicketCategory.OTHER: 10})
-            order_ref = plan.orders[0].ref if plan.orders and category in (
-                TicketCategory.PAYMENT, TicketCategory.ORDER) else None
+            category = _pick(
+                rng,
+                {
+                    TicketCategory.PAYMENT: 30,
+                    TicketCategory.ORDER: 25,
+                    TicketCategory.VEHICLE: 15,
+                    TicketCategory.APP: 15,
+                    TicketCategory.ACCIDENT: 5,
+                    TicketCategory.OTHER: 10,
+                },
+            )
+            order_ref = (
+                plan.orders[0].ref
+                if plan.orders and category in (TicketCategory.PAYMENT, TicketCategory.ORDER)
+                else None
+            )
             plan.tickets.append(self._ticket(plan, rng, category, profile.ticket, window_start, order_ref))
         if profile.alert == AlertStatus.RESOLVED and closed:
             shift = rng.choice(closed)
@@ -692,9 +891,7 @@ class RiderPlanner:
             )
 
     @staticmethod
-    def geometry(
-        city: CitySpec, vehicle_kind: str, rng: random.Random, pickup: LatLon | None = None
-    ) -> Geometry:
+    def geometry(city: CitySpec, vehicle_kind: str, rng: random.Random, pickup: LatLon | None = None) -> Geometry:
         """A pickup (random in the city unless given), a drop a plausible ride away, and the money."""
         pickup = pickup or random_point_within(city.center, 6000, rng)
         truck = vehicle_kind == VehicleKind.TRUCK
@@ -741,8 +938,16 @@ class RiderPlanner:
         t += timedelta(seconds=rng.uniform(30, 240))
         order.assigned_at = t
         auto = rng.random() < 0.6
-        order.events.append(EventPlan(OrderStatus.CREATED, OrderStatus.ASSIGNED, t, "" if auto else "ops", near_pickup,
-                                      "auto-assigned to the nearest rider" if auto else "assigned by dispatcher"))
+        order.events.append(
+            EventPlan(
+                OrderStatus.CREATED,
+                OrderStatus.ASSIGNED,
+                t,
+                "" if auto else "ops",
+                near_pickup,
+                "auto-assigned to the nearest rider" if auto else "assigned by dispatcher",
+            )
+        )
         t += timedelta(seconds=rng.uniform(10, 120))
         if status == OrderStatus.CANCELLED:
             previous: str = OrderStatus.ASSIGNED
@@ -760,8 +965,9 @@ class RiderPlanner:
         t += timedelta(minutes=rng.uniform(8, 30))
         if status == OrderStatus.FAILED:
             order.failure_reason = rng.choice(FAILURE_REASONS)
-            order.events.append(EventPlan(OrderStatus.PICKED_UP, OrderStatus.FAILED, t, "rider", geo.drop,
-                                          order.failure_reason))
+            order.events.append(
+                EventPlan(OrderStatus.PICKED_UP, OrderStatus.FAILED, t, "rider", geo.drop, order.failure_reason)
+            )
             return order
         order.delivered_at = t
         order.events.append(EventPlan(OrderStatus.PICKED_UP, OrderStatus.DELIVERED, t, "rider", geo.drop))
@@ -785,8 +991,18 @@ class RiderPlanner:
         )
         mover, fixes = mover_trail(mover, start=start_at, interval_s=TRAIL_INTERVAL_S, count=count, rng=rng)
         plan.trail = [
-            (at, Point(recorded_at=at, lat=f.lat, lon=f.lon, speed_kmh=f.speed_kmh, heading_deg=f.heading_deg,
-                       accuracy_m=f.accuracy_m, battery_pct=f.battery_pct))
+            (
+                at,
+                Point(
+                    recorded_at=at,
+                    lat=f.lat,
+                    lon=f.lon,
+                    speed_kmh=f.speed_kmh,
+                    heading_deg=f.heading_deg,
+                    accuracy_m=f.accuracy_m,
+                    battery_pct=f.battery_pct,
+                ),
+            )
             for at, f in fixes
         ]
         here = mover.position
@@ -796,20 +1012,29 @@ class RiderPlanner:
         n_active = 1 if profile.active_order else _pick_int(rng, {0: 45, 1: 38, 2: 12, 3: 5})
         n_active = min(n_active, plan.order_capacity)
         for k in range(n_active):
-            status = (profile.active_order if k == 0 and profile.active_order else
-                      _pick(rng, {OrderStatus.ASSIGNED: 30, OrderStatus.ACCEPTED: 30, OrderStatus.PICKED_UP: 40}))
+            status = (
+                profile.active_order
+                if k == 0 and profile.active_order
+                else _pick(rng, {OrderStatus.ASSIGNED: 30, OrderStatus.ACCEPTED: 30, OrderStatus.PICKED_UP: 40})
+            )
             if status == OrderStatus.PICKED_UP and len(fixes) > 40:
                 back = rng.randint(30, min(90, len(fixes) - 10))
                 picked_at, fix = fixes[-back]
-                drop = heading_to if (k == 0 and heading_to) else destination(here, rng.uniform(0, 360),
-                                                                              rng.uniform(1000, 5000))
+                drop = (
+                    heading_to
+                    if (k == 0 and heading_to)
+                    else destination(here, rng.uniform(0, 360), rng.uniform(1000, 5000))
+                )
                 geo = self.route(plan.city, plan.vehicle_kind, rng, LatLon(fix.lat, fix.lon), drop)
                 created_at = picked_at - timedelta(minutes=rng.uniform(8, 20))
             else:
                 if status == OrderStatus.PICKED_UP:
                     status = OrderStatus.ACCEPTED
-                pickup = heading_to if (k == 0 and heading_to) else destination(here, rng.uniform(0, 360),
-                                                                                rng.uniform(400, 3000))
+                pickup = (
+                    heading_to
+                    if (k == 0 and heading_to)
+                    else destination(here, rng.uniform(0, 360), rng.uniform(400, 3000))
+                )
                 geo = self.geometry(plan.city, plan.vehicle_kind, rng, pickup)
                 created_at = now - timedelta(minutes=rng.uniform(3, 10))
                 picked_at = now
@@ -819,15 +1044,17 @@ class RiderPlanner:
             order.events.append(EventPlan("", OrderStatus.CREATED, created_at, "partner", with_rider=False))
             t = created_at + timedelta(seconds=rng.uniform(30, 150))
             order.assigned_at = t
-            order.events.append(EventPlan(OrderStatus.CREATED, OrderStatus.ASSIGNED, t, "", here,
-                                          "auto-assigned to the nearest rider"))
+            order.events.append(
+                EventPlan(OrderStatus.CREATED, OrderStatus.ASSIGNED, t, "", here, "auto-assigned to the nearest rider")
+            )
             if status in (OrderStatus.ACCEPTED, OrderStatus.PICKED_UP):
                 t += timedelta(seconds=rng.uniform(10, 90))
                 order.events.append(EventPlan(OrderStatus.ASSIGNED, OrderStatus.ACCEPTED, t, "rider", here))
             if status == OrderStatus.PICKED_UP:
                 order.picked_up_at = picked_at
-                order.events.append(EventPlan(OrderStatus.ACCEPTED, OrderStatus.PICKED_UP, picked_at, "rider",
-                                              geo.pickup))
+                order.events.append(
+                    EventPlan(OrderStatus.ACCEPTED, OrderStatus.PICKED_UP, picked_at, "rider", geo.pickup)
+                )
             plan.orders.append(order)
 
         if profile.alert in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED) and plan.trail:
@@ -1086,9 +1313,14 @@ class DemoSeeder:
             ]
         )
         self.created["riders"] += len(riders)
-        backdate(Rider, ("created_at", "updated_at"),
-                 [(r.pk, (p.joined_at, p.duty_changed_at or p.kyc_reviewed_at or p.joined_at))
-                  for p, r in zip(plans, riders, strict=True)])
+        backdate(
+            Rider,
+            ("created_at", "updated_at"),
+            [
+                (r.pk, (p.joined_at, p.duty_changed_at or p.kyc_reviewed_at or p.joined_at))
+                for p, r in zip(plans, riders, strict=True)
+            ],
+        )
         return {p.index: r for p, r in zip(plans, riders, strict=True)}
 
     def _demo_password_hash(self) -> str:
@@ -1169,8 +1401,11 @@ class DemoSeeder:
                 for o, rider in pairs
             ]
         )
-        backdate(Order, ("created_at", "updated_at"),
-                 [(order.pk, (o.created_at, o.updated_at)) for (o, _), order in zip(pairs, orders, strict=True)])
+        backdate(
+            Order,
+            ("created_at", "updated_at"),
+            [(order.pk, (o.created_at, o.updated_at)) for (o, _), order in zip(pairs, orders, strict=True)],
+        )
         events: list[OrderEvent] = []
         event_times: list[datetime] = []
         ratings: list[Rating] = []
@@ -1244,8 +1479,11 @@ class DemoSeeder:
                 )
                 alert_times.append(a.raised_at)
         SupportTicket.objects.bulk_create(tickets)
-        backdate(SupportTicket, ("created_at", "updated_at"),
-                 [(t.pk, times) for t, times in zip(tickets, ticket_times, strict=True)])
+        backdate(
+            SupportTicket,
+            ("created_at", "updated_at"),
+            [(t.pk, times) for t, times in zip(tickets, ticket_times, strict=True)],
+        )
         EmergencyAlert.objects.bulk_create(alerts)
         backdate(EmergencyAlert, ("raised_at",), [(a.pk, (t,)) for a, t in zip(alerts, alert_times, strict=True)])
         self.created["support tickets"] += len(tickets)
@@ -1268,24 +1506,47 @@ class DemoSeeder:
             )
             for o in delivered:
                 order = orders[o.ref]
-                self._post(rider_id=rider.pk, entry_type=EntryType.EARNING, amount_paise=o.geo.fee_paise,
-                           idempotency_key=f"earning:{order.pk}", order_id=order.pk, memo=f"Delivery fee {o.ref}")
+                self._post(
+                    rider_id=rider.pk,
+                    entry_type=EntryType.EARNING,
+                    amount_paise=o.geo.fee_paise,
+                    idempotency_key=f"earning:{order.pk}",
+                    order_id=order.pk,
+                    memo=f"Delivery fee {o.ref}",
+                )
                 wallet += o.geo.fee_paise
                 if o.geo.cod_paise:
-                    self._post(rider_id=rider.pk, entry_type=EntryType.COD_COLLECTED, amount_paise=-o.geo.cod_paise,
-                               account=Account.COD, idempotency_key=f"cod:{order.pk}", order_id=order.pk,
-                               memo=f"COD collected {o.ref}")
+                    self._post(
+                        rider_id=rider.pk,
+                        entry_type=EntryType.COD_COLLECTED,
+                        amount_paise=-o.geo.cod_paise,
+                        account=Account.COD,
+                        idempotency_key=f"cod:{order.pk}",
+                        order_id=order.pk,
+                        memo=f"COD collected {o.ref}",
+                    )
             for n, (amount, memo) in enumerate(plan.incentives, start=1):
-                self._post(rider_id=rider.pk, entry_type=EntryType.INCENTIVE, amount_paise=amount,
-                           idempotency_key=f"demo-incentive:{rider.pk}:{n}", memo=memo)
+                self._post(
+                    rider_id=rider.pk,
+                    entry_type=EntryType.INCENTIVE,
+                    amount_paise=amount,
+                    idempotency_key=f"demo-incentive:{rider.pk}:{n}",
+                    memo=memo,
+                )
                 wallet += amount
             if plan.cod_deposit_before:
                 cutoff = plan.cod_deposit_before
                 handed_in = sum(o.geo.cod_paise for o in delivered if o.delivered_at and o.delivered_at < cutoff)
                 if handed_in > 0:
-                    self._post(rider_id=rider.pk, entry_type=EntryType.COD_DEPOSIT, amount_paise=handed_in,
-                               account=Account.COD, idempotency_key=f"demo-cod-deposit:{rider.pk}:1",
-                               memo="Cash handed in at the hub", created_by_id=ops_first.pk)
+                    self._post(
+                        rider_id=rider.pk,
+                        entry_type=EntryType.COD_DEPOSIT,
+                        amount_paise=handed_in,
+                        account=Account.COD,
+                        idempotency_key=f"demo-cod-deposit:{rider.pk}:1",
+                        memo="Cash handed in at the hub",
+                        created_by_id=ops_first.pk,
+                    )
             for n, w in enumerate(plan.withdrawals, start=1):
                 amount = (int(wallet * w.fraction) // 100) * 100
                 if amount < 5_000:
@@ -1293,9 +1554,13 @@ class DemoSeeder:
                 request = WithdrawalRequest.objects.create(
                     rider=rider, amount_paise=amount, idempotency_key=f"demo-withdrawal:{plan.index}:{n}"
                 )
-                hold_id = self._post(rider_id=rider.pk, entry_type=EntryType.WITHDRAWAL, amount_paise=-amount,
-                                     idempotency_key=f"withdrawal-hold:{request.pk}",
-                                     memo=f"Withdrawal request #{request.pk}")
+                hold_id = self._post(
+                    rider_id=rider.pk,
+                    entry_type=EntryType.WITHDRAWAL,
+                    amount_paise=-amount,
+                    idempotency_key=f"withdrawal-hold:{request.pk}",
+                    memo=f"Withdrawal request #{request.pk}",
+                )
                 wallet -= amount
                 request.hold_entry_id = hold_id
                 request.status = w.status
@@ -1310,9 +1575,13 @@ class DemoSeeder:
                     request.decided_at = w.decided_at
                     request.rejection_reason = w.rejection_reason
                     request.release_entry_id = self._post(
-                        rider_id=rider.pk, entry_type=EntryType.REVERSAL, amount_paise=amount,
-                        idempotency_key=f"withdrawal-release:{request.pk}", reverses_id=hold_id,
-                        memo=f"Withdrawal request #{request.pk} rejected", created_by_id=ops_first.pk,
+                        rider_id=rider.pk,
+                        entry_type=EntryType.REVERSAL,
+                        amount_paise=amount,
+                        idempotency_key=f"withdrawal-release:{request.pk}",
+                        reverses_id=hold_id,
+                        memo=f"Withdrawal request #{request.pk} rejected",
+                        created_by_id=ops_first.pk,
                     )
                     wallet += amount
                 request.save()
@@ -1360,9 +1629,17 @@ class DemoSeeder:
         order = OrderPlan(ref=ref, status=OrderStatus.CANCELLED, geo=geo, created_at=created_at, has_rider=False)
         order.cancel_reason = rng.choice(CANCEL_REASONS)
         order.events.append(EventPlan("", OrderStatus.CREATED, created_at, "partner", with_rider=False))
-        order.events.append(EventPlan(OrderStatus.CREATED, OrderStatus.CANCELLED,
-                                      created_at + timedelta(minutes=rng.uniform(2, 30)), "partner", None,
-                                      order.cancel_reason, with_rider=False))
+        order.events.append(
+            EventPlan(
+                OrderStatus.CREATED,
+                OrderStatus.CANCELLED,
+                created_at + timedelta(minutes=rng.uniform(2, 30)),
+                "partner",
+                None,
+                order.cancel_reason,
+                with_rider=False,
+            )
+        )
         return order
 
 

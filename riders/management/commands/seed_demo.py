@@ -50,8 +50,20 @@ class Command(BaseCommand):
         if not quiet:
             self.stdout.write("Created:")
             for kind in (
-                "cities", "staff users", "users", "vehicles", "riders", "kyc documents", "duty logs", "orders",
-                "order events", "ratings", "ledger entries", "withdrawals", "support tickets", "emergency alerts",
+                "cities",
+                "staff users",
+                "users",
+                "vehicles",
+                "riders",
+                "kyc documents",
+                "duty logs",
+                "orders",
+                "order events",
+                "ratings",
+                "ledger entries",
+                "withdrawals",
+                "support tickets",
+                "emergency alerts",
                 "gps points",
             ):
                 self.stdout.write(f"  {kind:<17} {created[kind]:>7}")
@@ -64,9 +76,7 @@ class Command(BaseCommand):
                         f"KYC {rider.kyc_status}, duty {rider.duty_status}"
                     )
         if sum(created.values()) == 0:
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo world already present: nothing new created ({elapsed:.1f}s).")
-            )
+            self.stdout.write(self.style.SUCCESS(f"Demo world already present: nothing new created ({elapsed:.1f}s)."))
         else:
             self.stdout.write(
                 self.style.SUCCESS(
