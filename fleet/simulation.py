@@ -133,9 +133,7 @@ def cruise_kmh_for(vehicle_kind: str | None, rng: random.Random) -> float:
     return rng.uniform(low, high)
 
 
-def order_waypoints(
-    stops: Sequence[tuple[str, LatLon, LatLon]], rng: random.Random
-) -> tuple[Waypoint, ...]:
+def order_waypoints(stops: Sequence[tuple[str, LatLon, LatLon]], rng: random.Random) -> tuple[Waypoint, ...]:
     """Waypoints for a rider's active orders, given as ``(status, pickup, drop)`` in assignment order.
 
     An order not yet picked up sends the rider to its pickup, then its drop; a picked-up one

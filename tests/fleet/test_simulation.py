@@ -162,7 +162,15 @@ def test_simulate_stores_one_point_per_tick_for_each_on_duty_rider_only():
     off_duty = RiderFactory(city=city, status=RiderStatus.ACTIVE, kyc_status=KycStatus.APPROVED)
     out = io.StringIO()
     call_command(
-        "simulate", "--iterations", "6", "--tick-seconds", "0.01", "--batch-seconds", "0.02", "--seed", "1",
+        "simulate",
+        "--iterations",
+        "6",
+        "--tick-seconds",
+        "0.01",
+        "--batch-seconds",
+        "0.02",
+        "--seed",
+        "1",
         stdout=out,
     )
     for rider in riders:
@@ -182,7 +190,15 @@ def test_simulate_resumes_from_the_riders_last_point_and_heads_for_its_order():
     call_command("simulate", "--iterations", "1", "--tick-seconds", "0.01", "--seed", "2", stdout=io.StringIO())
     first = LocationLog.objects.get(rider=rider)
     call_command(
-        "simulate", "--iterations", "20", "--tick-seconds", "0.01", "--speedup", "100", "--seed", "3",
+        "simulate",
+        "--iterations",
+        "20",
+        "--tick-seconds",
+        "0.01",
+        "--speedup",
+        "100",
+        "--seed",
+        "3",
         stdout=io.StringIO(),
     )
     last = LocationLog.objects.filter(rider=rider).order_by("-recorded_at").first()

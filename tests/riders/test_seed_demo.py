@@ -28,8 +28,20 @@ from wallet.models import Account, Balance, EntryType, LedgerEntry, WithdrawalRe
 pytestmark = pytest.mark.django_db
 
 MODELS = (
-    City, Vehicle, Rider, KycDocument, DutyLog, Order, OrderEvent, Rating, LedgerEntry, Balance,
-    WithdrawalRequest, SupportTicket, EmergencyAlert, LocationLog,
+    City,
+    Vehicle,
+    Rider,
+    KycDocument,
+    DutyLog,
+    Order,
+    OrderEvent,
+    Rating,
+    LedgerEntry,
+    Balance,
+    WithdrawalRequest,
+    SupportTicket,
+    EmergencyAlert,
+    LocationLog,
 )
 
 
@@ -119,7 +131,9 @@ def test_withdrawals_hold_money_and_rejected_ones_are_released_by_a_reversal():
         if request.status == WithdrawalStatus.REJECTED:
             release = LedgerEntry.objects.get(pk=request.release_entry_id)
             assert (release.entry_type, release.reverses_id, release.amount_paise) == (
-                EntryType.REVERSAL, hold.pk, request.amount_paise
+                EntryType.REVERSAL,
+                hold.pk,
+                request.amount_paise,
             )
             assert request.rejection_reason
         if request.status == WithdrawalStatus.PAID:

@@ -98,11 +98,7 @@ class Simulation:
 
         Returns ``(joined, left)``. A rider who left has its buffer flushed first.
         """
-        queryset = (
-            Rider.objects.filter(duty_status=DutyStatus.ON)
-            .select_related("city", "vehicle")
-            .order_by("id")
-        )
+        queryset = Rider.objects.filter(duty_status=DutyStatus.ON).select_related("city", "vehicle").order_by("id")
         if self.max_riders is not None:
             queryset = queryset[: self.max_riders]
         on_duty = {rider.pk: rider for rider in queryset}
