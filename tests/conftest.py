@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.test.utils import override_settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_key_space() -> Iterator[None]:
+    """This run's cache keys (sessions, rate-limit counters, idempotency keys) under a prefix of its own.
+
+    Test runs sharing one Redis then never see, count or delete each other's keys.
+    """
+    caches = {
+        alias: {**config, "KEY_PREFIX": f"{config.get('KEY_PREFIX', '')}-test-{uuid.uuid4().hex[:8]}"}
+        for alias, config in django_settings.CACHES.items()
+    }
+    with override_settings(CACHES=caches):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -58,3 +58,7 @@ def test_asgi_application_routes_http_and_websockets():
     from config.asgi import application
 
     assert set(application.application_mapping) == {"http", "websocket"}
+
+
+def test_a_test_run_has_a_cache_key_space_of_its_own():
+    assert "-test-" in cache.make_key("probe")
