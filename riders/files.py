@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, UnidentifiedImageError
 
-from config.errors import UnsupportedFile
+from config.errors import PayloadTooLarge, UnsupportedFile
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ _SIGNATURES: tuple[tuple[bytes, int, Sniffed], ...] = (
 def sniff_document(upload: UploadedFile) -> Sniffed:
     """The type of a KYC upload: JPEG, PNG, WebP or PDF by magic bytes; images must also decode.
 
-    Raises ``UnsupportedFile`` for anything else (an executable renamed to .jpg, a truncated image).
+    Raises ``UnsupportedFile`` for anything else (an executable renamed to .jpg, a truncated image), and
+    ``PayloadTooLarge`` for an image whose pixel count makes it a decompression bomb.
     """
     upload.seek(0)
     head = upload.read(16)
@@ -44,6 +45,8 @@ def _verify_image(upload: UploadedFile) -> None:
     try:
         with Image.open(upload) as image:
             image.verify()
+    except Image.DecompressionBombError as exc:  # a few KB that would decode to gigabytes
+        raise PayloadTooLarge("The image has too many pixels; send a smaller photo.", code="image_too_large") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedFile("The image is damaged or not really an image.") from exc
     finally:

@@ -162,9 +162,10 @@ def normalize_mobile(raw: str) -> str:
     Raises ``ValueError`` with a sentence for anything else.
     """
     digits = re.sub(r"[\s\-()]", "", raw or "")
-    if re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+    # [0-9], not \d: \d also matches other scripts' digits, which the database's E.164 check refuses.
+    if re.fullmatch(r"\+[1-9][0-9]{7,14}", digits):
         return digits
-    match = re.fullmatch(r"(?:0|91)?([6-9]\d{9})", digits)
+    match = re.fullmatch(r"(?:0|91)?([6-9][0-9]{9})", digits)
     if match:
         return f"+91{match.group(1)}"
     raise ValueError("Enter an E.164 number (+919812345678) or a 10-digit Indian mobile number.")

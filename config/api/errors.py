@@ -12,10 +12,11 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from config.errors import BadRequest, Conflict, DomainError, NotFound, PayloadTooLarge, RuleViolation, UnsupportedFile
 
@@ -60,17 +61,16 @@ def _validation(exc: exceptions.ValidationError) -> Response:
     detail = exc.detail
     if isinstance(detail, dict):
         fields = _plain(detail)
-        non_field = fields.pop("non_field_errors", None)
+        non_field = fields.pop(api_settings.NON_FIELD_ERRORS_KEY, None)
         message = non_field[0] if non_field else "Some fields are missing or invalid."
-        if not fields and non_field:
-            fields = {}
-        code = _first_code(exc.get_codes(), default="invalid")
     else:
         fields = {}
         messages = _plain(detail)
         message = messages[0] if isinstance(messages, list) and messages else str(messages)
-        code = _first_code(exc.get_codes(), default="invalid")
-    if code in {"invalid", "required", "null", "blank"} and fields:
+    # Field errors share one code (the per-field messages say what is wrong with each), so a client never
+    # switches on whichever field DRF happened to list first; an error about the whole body keeps its own code.
+    code = "invalid_input" if fields else _first_code(exc.get_codes(), default="invalid_input")
+    if code in {"invalid", "required", "null", "blank"}:
         code = "invalid_input"
     return Response(error_body(code, message, fields), status=status.HTTP_400_BAD_REQUEST)
 
@@ -97,11 +97,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, RequestDataTooBig):
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         return Response(
-            error_body("payload_too_large", "The request body is too large."),
+            error_body("payload_too_large", "The request body is too large or has too many fields or files."),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    elif isinstance(exc, SuspiciousOperation):  # left alone, Django would answer with an HTML page
+        return Response(error_body("bad_request", "The request is malformed."), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         return _validation(exc)
     if not isinstance(exc, exceptions.APIException):
@@ -111,7 +113,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc.detail, str) and exc.detail and type(exc) not in {exceptions.ParseError, exceptions.Throttled}:
         message = str(exc.detail)
     if isinstance(exc, exceptions.ParseError):
-        code, message = "malformed_json", f"The body is not valid JSON: {exc.detail}"
+        if _is_json(context.get("request")):
+            code, message = "malformed_json", f"The body is not valid JSON: {exc.detail}"
+        else:
+            code, message = "malformed_request", f"The body could not be parsed: {exc.detail}"
     response = Response(error_body(code, message), status=exc.status_code)
     wait = getattr(exc, "wait", None)
     if isinstance(exc, exceptions.Throttled) and wait is not None:
@@ -120,6 +125,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if auth_header:
         response["WWW-Authenticate"] = auth_header
     return response
+
+
+def _is_json(request: Any) -> bool:
+    media_type = str(getattr(request, "content_type", "") or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,12 +57,40 @@ class Claim:
 
 
 def _fingerprint(request: Request) -> str:
+    """What makes two requests the same: method, path, media type and content.
+
+    A multipart body is compared by its parsed fields and file contents, never byte for byte: a client
+    picks a new boundary on every retry, and an upload may be larger than Django will hold as
+    ``request.body`` (``DATA_UPLOAD_MAX_MEMORY_SIZE``). A file's name and declared type are not kept by
+    any endpoint, so they do not count.
+    """
     digest = hashlib.sha256()
-    digest.update((request.method or "").encode())
-    digest.update(request.path.encode())
-    digest.update(request.content_type.encode())
-    digest.update(request._request.body)  # raw bytes: a multipart upload compares byte for byte
+    media_type = request.content_type.split(";", 1)[0].strip().lower()
+    for part in (request.method or "", request.path, media_type):
+        _add(digest, part.encode())
+    if media_type.startswith("multipart/"):
+        data: QueryDict = request.data  # type: ignore[assignment]  # what the multipart parser gives
+        for name in sorted(data):
+            for value in data.getlist(name):
+                _add(digest, name.encode())
+                if isinstance(value, UploadedFile):
+                    _add(digest, b"file")
+                    _add(digest, str(value.size).encode())
+                    for chunk in value.chunks():
+                        digest.update(chunk)
+                    value.seek(0)
+                else:
+                    _add(digest, b"text")
+                    _add(digest, str(value).encode())
+    else:
+        digest.update(request._request.body)
     return digest.hexdigest()
+
+
+def _add(digest: Any, part: bytes) -> None:
+    """Length-prefixed, so that no two different sequences of parts hash alike."""
+    digest.update(b"%d:" % len(part))
+    digest.update(part)
 
 
 def claim_or_replay(request: Request) -> Claim | Response | None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.pagination import CursorPage
+from config.api.parsers import JSONParser
 from config.api.views import ApiView, validated
 from config.errors import NotFound
 from fleet.models import City
@@ -49,6 +52,15 @@ class MobileField(serializers.CharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+class CityField(serializers.SlugRelatedField):
+    """An active city by its code."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "\x00" in data:  # PostgreSQL refuses NUL in text: a 500 if it got there
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SignupApi(ApiView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
@@ -58,12 +70,15 @@ class SignupApi(ApiView):
     class Input(serializers.Serializer):
         mobile = MobileField(max_length=20)
         name = serializers.CharField(max_length=120)
-        city = serializers.SlugRelatedField(slug_field="code", queryset=City.objects.filter(is_active=True))
+        city = CityField(slug_field="code", queryset=City.objects.filter(is_active=True))
         password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # An unsaved user stands in for the one sign-up creates, so a password too like the mobile or
+            # the name is refused as well.
+            user = User(username=attrs["mobile"], first_name=attrs["name"][:150])
             try:
-                validate_password(attrs["password"])
+                validate_password(attrs["password"], user=user)
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({"password": list(exc.messages)}) from exc
             return attrs
@@ -119,13 +134,17 @@ class ProfileApi(ApiView):
         return Response(RiderOut(selectors.rider_profile(rider_id=rider.pk)).data)
 
 
+class NewestUploadsFirst(CursorPage):
+    ordering = ("-uploaded_at", "-id")
+
+
 class KycDocumentListApi(ApiView, ListAPIView):
     permission_classes = [IsRider]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     serializer_class = KycDocumentOut
     idempotent_post = True
     error_statuses = (413,)
-    pagination_class = None
+    pagination_class = NewestUploadsFirst
 
     class Input(serializers.Serializer):
         doc_type = serializers.ChoiceField(choices=KycDocumentType.choices)
@@ -133,9 +152,9 @@ class KycDocumentListApi(ApiView, ListAPIView):
         number = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
     def get_queryset(self) -> Any:
-        return selectors.kyc_document_list(rider_id=current_rider(self.request).pk).order_by("-uploaded_at", "-id")
+        return selectors.kyc_document_list(rider_id=current_rider(self.request).pk)
 
-    @extend_schema(responses={200: KycDocumentOut(many=True)}, summary="Your KYC documents and their review status")
+    @extend_schema(summary="Your KYC documents and their review status, newest first")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
