@@ -13,7 +13,7 @@ class CursorPage(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    ordering = "-id"
+    ordering: str | tuple[str, ...] = "-id"
 
     def decode_cursor(self, request: Request) -> Any:
         """A damaged cursor is bad input (400 on ``cursor``), not a missing page (DRF answers 404)."""
