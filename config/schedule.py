@@ -36,6 +36,21 @@ SCHEDULE: tuple[Periodic, ...] = (
         expires_s=50,
         description="Every minute: riders who reached the daily or weekly hours-of-service limit go AUTO_OFF.",
     ),
+    Periodic(
+        task="fleet.ensure_location_partitions",
+        crontab={"minute": "15", "hour": "2"},
+        expires_s=60 * 60,
+        description="Daily: location-log partitions for this month and the next LOCATION_PARTITION_MONTHS_AHEAD "
+        "months and the DEFAULT partition; moves any point found in the default into its month.",
+    ),
+    Periodic(
+        task="fleet.archive_location_partitions",
+        # The 2nd (portal time): the first run after a month has passed the retention cutoff in UTC too.
+        crontab={"minute": "45", "hour": "3", "day_of_month": "2"},
+        expires_s=6 * 60 * 60,
+        description="Monthly: location-log months older than LOCATION_RETENTION_MONTHS exported to gzip CSV with a "
+        "SHA-256 file under LOCATION_ARCHIVE_DIR, verified, then detached and dropped.",
+    ),
 )
 
 

@@ -67,7 +67,7 @@ class Vehicle(models.Model):
 class LocationLog(models.Model):
     """One GPS point of a rider.
 
-    The table is range-partitioned by month on ``recorded_at`` (see ``fleet/sql/location_log.sql``);
+    The table is range-partitioned by month on ``recorded_at`` (``fleet/sql/0002_locationlog.sql``, ``0003_*``);
     the primary key ``(rider_id, recorded_at)`` makes a replayed point a duplicate, never a second row.
     Ops read it through a rider's track view, not an admin changelist.
     """

@@ -1,0 +1,35 @@
+"""Celery tasks of the fleet app: thin, named, each calls one lifecycle function."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError
+
+from fleet import partitions
+
+
+@shared_task(
+    name="fleet.ensure_location_partitions",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def ensure_location_partitions_task() -> dict[str, Any]:
+    """Idempotent: months that exist are left alone; a lock timeout (OperationalError) is retried."""
+    return asdict(partitions.location_partitions_ensure())
+
+
+@shared_task(
+    name="fleet.archive_location_partitions",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def archive_location_partitions_task() -> list[dict[str, Any]]:
+    """Idempotent: a month is dropped only after its archive is verified, so a rerun archives what is left."""
+    return [asdict(archived) for archived in partitions.location_partitions_archive()]
