@@ -37,6 +37,12 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Every minute: riders who reached the daily or weekly hours-of-service limit go AUTO_OFF.",
     ),
     Periodic(
+        task="riders.stale_auto_off",
+        crontab={"minute": "*"},
+        expires_s=50,
+        description="Every minute: on-duty riders with no GPS point for RIDER_STALE_AFTER_S go AUTO_OFF.",
+    ),
+    Periodic(
         task="fleet.ensure_location_partitions",
         crontab={"minute": "15", "hour": "2"},
         expires_s=60 * 60,

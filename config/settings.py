@@ -270,6 +270,8 @@ KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 5 * 1024 * 1024)
 LOCATION_PARTITION_MONTHS_AHEAD = env_int("LOCATION_PARTITION_MONTHS_AHEAD", 3)
 LOCATION_ARCHIVE_DIR = Path(env_str("LOCATION_ARCHIVE_DIR", str(VAR_DIR / "archive")))
 LOCATION_RETENTION_MONTHS = env_int("LOCATION_RETENTION_MONTHS", 6)
+LIVE_POSITION_TTL_S = env_int("LIVE_POSITION_TTL_S", 15 * 60)
+RIDER_STALE_AFTER_S = env_int("RIDER_STALE_AFTER_S", 10 * 60)
 PORTAL_PORT = env_int("PORTAL_PORT", 8000)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------

@@ -1,13 +1,16 @@
-"""Fleet reads."""
+"""Fleet reads: the location log, cities, and the live map of on-duty riders."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from fleet.models import LocationLog
+from fleet import live
+from fleet.models import City, LocationLog
+from riders import selectors as rider_selectors
 
 
 def rider_track_recent(*, rider_id: int, since: datetime | None = None, limit: int = 500) -> QuerySet[LocationLog]:
@@ -17,3 +20,69 @@ def rider_track_recent(*, rider_id: int, since: datetime | None = None, limit: i
     """
     since = since or timezone.now() - timedelta(hours=24)
     return LocationLog.objects.filter(rider_id=rider_id, recorded_at__gte=since).order_by("-recorded_at")[:limit]
+
+
+def rider_has_point_since(*, since: datetime) -> Exists:
+    """``EXISTS`` a point recorded after ``since`` by the rider of the outer query (``OuterRef("pk")``).
+
+    For the riders app's queries over riders. The primary key ``(rider_id, recorded_at)`` answers it, and
+    the time bound prunes the log to the newest partitions.
+    """
+    return Exists(LocationLog.objects.filter(rider_id=OuterRef("pk"), recorded_at__gt=since))
+
+
+def city_active(*, code: str) -> City | None:
+    """The active city with this code (any case), or None."""
+    return City.objects.filter(code=code.upper(), is_active=True).first()
+
+
+@dataclass(frozen=True)
+class NearbyRider:
+    rider_id: int
+    name: str
+    distance_km: float
+    lat: float
+    lon: float
+    recorded_at: datetime
+    last_seen_s: int
+
+
+#: GEOSEARCH asks for this many more than wanted, so members dropped below (expired, off duty) rarely
+#: leave the answer short; dropped members are removed, so the slack is needed once per stale member.
+_NEARBY_SLACK = 10
+
+
+def riders_nearby(
+    *, city_code: str, lat: float, lon: float, radius_km: float, limit: int, now: datetime | None = None
+) -> list[NearbyRider]:
+    """On-duty riders of the city within ``radius_km`` of the point, nearest first, at most ``limit``.
+
+    From the city's GEO set and the riders' live hashes (one GEOSEARCH, one pipeline), with their names from
+    one query. Members whose hash expired, or who are no longer on duty in this city (a batch that raced
+    their going off duty can re-add them), are left out and removed from the set: housekeeping of derived
+    state, not a business write. Raises ``redis.RedisError`` when Redis is down.
+    """
+    now = now or timezone.now()
+    hits = live.geo_nearest(city_code=city_code, lat=lat, lon=lon, radius_km=radius_km, count=limit + _NEARBY_SLACK)
+    names = rider_selectors.riders_on_duty_names(
+        rider_ids=[hit.rider_id for hit in hits if hit.position is not None], city_code=city_code
+    )
+    gone = [hit.rider_id for hit in hits if hit.position is None or hit.rider_id not in names]
+    if gone:
+        live.geo_remove(members=[(city_code, rider_id) for rider_id in gone])
+    nearby = []
+    for hit in hits:
+        if hit.position is None or hit.rider_id not in names:
+            continue
+        nearby.append(
+            NearbyRider(
+                rider_id=hit.rider_id,
+                name=names[hit.rider_id],
+                distance_km=round(hit.distance_km, 3),
+                lat=hit.position.lat,
+                lon=hit.position.lon,
+                recorded_at=hit.position.recorded_at,
+                last_seen_s=max(0, int((now - hit.position.recorded_at).total_seconds())),
+            )
+        )
+    return nearby[:limit]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -16,10 +16,13 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from config.errors import BadRequest, Conflict, PayloadTooLarge, RuleViolation
+from fleet import selectors as fleet_selectors
+from fleet import services as fleet_services
 from fleet.models import City
 from riders import events, locks, selectors
 from riders.files import sniff_document
@@ -43,6 +46,13 @@ def _end_duty(rider: Rider, *, reason: str, at: datetime) -> None:
     rider.duty_status = DutyStatus.OFF
     rider.duty_changed_at = at
     DutyLog.objects.filter(rider=rider, ended_at__isnull=True).update(ended_at=at, end_reason=reason)
+
+
+def _live_withdraw_after_commit(riders: Iterable[Rider]) -> None:
+    """After commit, takes riders who went off duty out of the live map (the city GEO sets dispatch searches)."""
+    pairs = [(rider.pk, rider.city_id) for rider in riders]
+    if pairs:
+        transaction.on_commit(partial(fleet_services.riders_live_withdraw, riders=pairs))
 
 
 def _require_reason(reason: str) -> str:
@@ -81,6 +91,7 @@ def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) 
     reason = _require_reason(reason)
     now = timezone.now()
     changed = [r for r in locks.lock_riders(rider_ids) if r.kyc_status != KycStatus.REJECTED]
+    ended = [r for r in changed if r.duty_status == DutyStatus.ON]
     for rider in changed:
         if rider.duty_status == DutyStatus.ON:
             _end_duty(rider, reason=DutyEndReason.SUSPENDED, at=now)
@@ -100,6 +111,7 @@ def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) 
     KycDocument.objects.filter(rider__in=changed, status=ReviewStatus.PENDING).update(
         status=ReviewStatus.REJECTED, reviewed_by_id=reviewer.pk, reviewed_at=now, rejection_reason=reason
     )
+    _live_withdraw_after_commit(ended)
     return len(changed)
 
 
@@ -112,12 +124,14 @@ def rider_suspend(*, rider_ids: Iterable[int], actor: Actor, reason: str) -> int
     reason = _require_reason(reason)
     now = timezone.now()
     changed = [r for r in locks.lock_riders(rider_ids) if r.status == RiderStatus.ACTIVE]
+    ended = [r for r in changed if r.duty_status == DutyStatus.ON]
     for rider in changed:
         if rider.duty_status == DutyStatus.ON:
             _end_duty(rider, reason=DutyEndReason.SUSPENDED, at=now)
         rider.status = RiderStatus.SUSPENDED
         rider.suspension_reason = reason
         rider.save(update_fields=["status", "suspension_reason", "duty_status", "duty_changed_at", "updated_at"])
+    _live_withdraw_after_commit(ended)
     return len(changed)
 
 
@@ -206,6 +220,13 @@ def rider_token_issue(*, mobile: str, password: str) -> tuple[Rider, str]:
     return rider, token.key
 
 
+def rider_api_token(*, rider_id: int) -> str:
+    """The rider's API token, created if missing (the simulator posts as each rider, like the app)."""
+    rider = Rider.objects.select_related("user").get(pk=rider_id)
+    token, _ = Token.objects.get_or_create(user=rider.user)
+    return token.key
+
+
 PROFILE_FIELDS = ("name", "language", "emergency_contact_name", "emergency_contact_mobile")
 
 
@@ -283,6 +304,7 @@ def rider_duty_set(*, rider_id: int, status: str, now: datetime | None = None) -
         DutyLog.objects.create(rider=rider, started_at=now)
     elif rider.duty_status == DutyStatus.ON:
         _end_duty(rider, reason=DutyEndReason.MANUAL, at=now)
+        _live_withdraw_after_commit([rider])
     elif rider.duty_status == DutyStatus.AUTO_OFF:  # the rider acknowledges being taken off duty
         rider.duty_status = DutyStatus.OFF
         rider.duty_changed_at = now
@@ -301,15 +323,52 @@ def riders_hos_enforce(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     over = selectors.riders_over_hos_limit(now=now)
-    moved = 0
+    moved = []
     for rider in locks.lock_riders(over):
         if rider.duty_status != DutyStatus.ON:
             continue
         _end_duty(rider, reason=DutyEndReason.HOURS, at=now)
         rider.duty_status = DutyStatus.AUTO_OFF
         rider.save(update_fields=["duty_status", "duty_changed_at", "updated_at"])
-        moved += 1
-    return moved
+        moved.append(rider)
+    _live_withdraw_after_commit(moved)
+    return len(moved)
+
+
+def _riders_silent(*, since: datetime) -> QuerySet[Rider]:
+    """On-duty riders with no GPS point recorded after ``since`` who also went on duty before it."""
+    return (
+        Rider.objects.filter(duty_status=DutyStatus.ON)
+        .filter(Q(duty_changed_at__lt=since) | Q(duty_changed_at__isnull=True))
+        .exclude(fleet_selectors.rider_has_point_since(since=since))
+    )
+
+
+@transaction.atomic(durable=True)
+def riders_stale_auto_off(*, now: datetime | None = None) -> int:
+    """Moves on-duty riders silent for ``RIDER_STALE_AFTER_S`` to AUTO_OFF, closing their duty logs (STALE).
+
+    Silent means no GPS point in the location log recorded in that window, and on duty for longer than it
+    (a rider who never sent a point counts from going on duty). The log, not the live hash, decides: it
+    holds every stored point, while the hash is derived from it after commit and can miss a batch when
+    Redis fails. Finds them in one query, locks them (``locks.lock_riders``), re-checks under the lock and
+    moves them with one UPDATE each for riders and duty logs; after commit they leave the live map.
+    Returns how many were moved. Run every minute by Celery Beat (``riders.stale_auto_off``).
+    """
+    now = now or timezone.now()
+    since = now - timedelta(seconds=settings.RIDER_STALE_AFTER_S)
+    candidates = list(_riders_silent(since=since).values_list("pk", flat=True))
+    if not candidates:
+        return 0
+    locks.lock_riders(candidates)
+    stale = list(_riders_silent(since=since).filter(pk__in=candidates).only("pk", "city_id"))
+    stale_ids = [rider.pk for rider in stale]
+    DutyLog.objects.filter(rider_id__in=stale_ids, ended_at__isnull=True).update(
+        ended_at=now, end_reason=DutyEndReason.STALE
+    )
+    Rider.objects.filter(pk__in=stale_ids).update(duty_status=DutyStatus.AUTO_OFF, duty_changed_at=now, updated_at=now)
+    _live_withdraw_after_commit(stale)
+    return len(stale)
 
 
 @transaction.atomic(durable=True)

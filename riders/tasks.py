@@ -18,3 +18,15 @@ from riders import services
 def hos_enforce_task() -> int:
     """Idempotent: a rider already moved is not moved again."""
     return services.riders_hos_enforce()
+
+
+@shared_task(
+    name="riders.stale_auto_off",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def stale_auto_off_task() -> int:
+    """Idempotent: a rider already moved is no longer on duty, so is not moved again."""
+    return services.riders_stale_auto_off()

@@ -2,30 +2,34 @@
 
 Every tick each rider takes one step (``fleet.simulation``) and buffers the fix; every batch
 interval each rider's buffer goes to the sink as one batch, the way the driver app posts them.
-The sink is the only part that knows where points go: today ``DirectSink`` stores them with the
-fleet service; when the driver API exists, an ``ApiSink`` posting to
-``POST /api/v1/driver/locations/`` with each rider's token slots in beside it (``SINKS``).
+The sink is the only part that knows where points go: ``DirectSink`` stores them with the fleet
+service; ``ApiSink`` (``--sink api --base-url http://127.0.0.1:8000``) posts them to
+``POST /api/v1/driver/locations/`` with each rider's token, the way the driver app does.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import logging
 import random
 import signal
 import threading
 import time
 from argparse import ArgumentParser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from fleet.models import LocationLog
-from fleet.services import Point, location_points_record
+from fleet.services import MAX_POINTS_PER_BATCH, Point, location_points_record
 from fleet.simulation import (
     LatLon,
     Mover,
@@ -36,8 +40,10 @@ from fleet.simulation import (
     random_point_within,
 )
 from orders.models import ACTIVE_STATUSES, Order
+from riders import services as rider_services
 from riders.models import DutyStatus, Rider
 
+logger = logging.getLogger(__name__)
 #: A rider's unsent points are capped (oldest dropped) so a long database outage cannot eat memory.
 MAX_BUFFERED_POINTS = 1_000
 
@@ -59,9 +65,105 @@ class DirectSink:
         return location_points_record(rider_id=rider_id, points=points)
 
 
-# An ``ApiSink`` (POST /api/v1/driver/locations/ with the rider's token, 2xx body's stored count)
-# registers here once the driver API exists.
-SINKS: dict[str, type[LocationSink]] = {"direct": DirectSink}
+class SinkUnavailable(Exception):
+    """The sink could not take the batch this time (network, 5xx, 429): keep it and post it again later."""
+
+
+class ApiSink:
+    """Posts a batch to ``POST /api/v1/driver/locations/`` with the rider's token, as the driver app does.
+
+    One keep-alive connection, reopened after an error; buffers over the API's 500 points go as several
+    posts. Answers the ``accepted`` count. A network error, a 5xx or a 429 raises ``SinkUnavailable`` (the
+    batch stays buffered; replayed points come back as duplicates, never as second rows); any other refusal
+    (422 off duty, 401, 400) is logged and the batch dropped, since sending it again cannot help.
+    """
+
+    name = "api"
+    path = "/api/v1/driver/locations/"
+
+    def __init__(self, *, base_url: str, timeout_s: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise CommandError(f"--base-url must be an http(s) URL such as http://127.0.0.1:8000, got {base_url!r}")
+        self._connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self._host, self._port, self._timeout_s = parts.hostname, parts.port, timeout_s
+        self._prefix = parts.path.rstrip("/")
+        self._connection: http.client.HTTPConnection | None = None
+        self._tokens: dict[int, str] = {}
+
+    def post(self, *, rider_id: int, points: Sequence[Point]) -> int:
+        accepted = 0
+        for start in range(0, len(points), MAX_POINTS_PER_BATCH):
+            accepted += self._post_batch(rider_id, points[start : start + MAX_POINTS_PER_BATCH])
+        return accepted
+
+    def _token(self, rider_id: int) -> str:
+        if rider_id not in self._tokens:
+            self._tokens[rider_id] = rider_services.rider_api_token(rider_id=rider_id)
+        return self._tokens[rider_id]
+
+    def _post_batch(self, rider_id: int, points: Sequence[Point]) -> int:
+        body = json.dumps({"points": [_point_json(p) for p in points]}).encode()
+        headers = {
+            "Authorization": f"Token {self._token(rider_id)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        status, payload = self._send(body, headers)
+        if status == 202:
+            return int(json.loads(payload)["accepted"])
+        if status == 429 or status >= 500:
+            raise SinkUnavailable(f"POST {self.path} answered {status}")
+        logger.warning("rider %s: batch of %s points refused with %s: %s", rider_id, len(points), status, payload[:300])
+        return 0
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """One POST; a kept-alive connection the server dropped meanwhile is reopened and the POST sent once more
+        (safe: a point already stored is a duplicate)."""
+        for attempt in (1, 2):
+            reused = self._connection is not None
+            if self._connection is None:
+                self._connection = self._connection_class(self._host, self._port, timeout=self._timeout_s)
+            try:
+                self._connection.request("POST", self._prefix + self.path, body=body, headers=headers)
+                response = self._connection.getresponse()
+                return response.status, response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if not reused or attempt == 2:
+                    raise SinkUnavailable(f"POST {self.path} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _point_json(point: Point) -> dict[str, Any]:
+    return {
+        "lat": point.lat,
+        "lon": point.lon,
+        "recorded_at": point.recorded_at.isoformat(),
+        "speed": point.speed_kmh,
+        "heading": point.heading_deg,
+        "accuracy": point.accuracy_m,
+        "battery": point.battery_pct,
+    }
+
+
+def _direct_sink(options: dict[str, Any]) -> LocationSink:
+    return DirectSink()
+
+
+def _api_sink(options: dict[str, Any]) -> LocationSink:
+    if not options.get("base_url"):
+        raise CommandError("--sink api needs --base-url, e.g. --base-url http://127.0.0.1:8000")
+    return ApiSink(base_url=options["base_url"])
+
+
+#: Sinks by ``--sink`` name, each made from the command's options.
+SINKS: dict[str, Callable[[dict[str, Any]], LocationSink]] = {"direct": _direct_sink, "api": _api_sink}
 
 
 @dataclass
@@ -197,7 +299,7 @@ class Simulation:
                 continue
             try:
                 new = self.sink.post(rider_id=sim.rider_id, points=sim.buffer)
-            except DatabaseError:
+            except (DatabaseError, SinkUnavailable):
                 failed = True
                 break
             riders += 1
@@ -238,6 +340,11 @@ class Command(BaseCommand):
         parser.add_argument("--refresh-seconds", type=float, default=60.0, help="How often to re-read who is on duty.")
         parser.add_argument("--seed", type=int, default=None, help="Random seed for repeatable paths.")
         parser.add_argument("--sink", choices=sorted(SINKS), default="direct", help="Where the batches go.")
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="With --sink api: the portal's address, e.g. http://127.0.0.1:8000 (batches go through HTTP).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tick_s: float = options["tick_seconds"]
@@ -254,7 +361,7 @@ class Command(BaseCommand):
             # This month's partition normally exists already (migration, then Beat); make sure.
             cursor.execute("SELECT fleet_locationlog_partition_ensure(now())")
         sim = Simulation(
-            sink=SINKS[options["sink"]](), max_riders=options["riders"], rng=random.Random(options["seed"])
+            sink=SINKS[options["sink"]](options), max_riders=options["riders"], rng=random.Random(options["seed"])
         )
         joined, _ = sim.refresh()
         self.stdout.write(
@@ -295,6 +402,8 @@ class Command(BaseCommand):
             if stop.is_set():
                 self.stdout.write("Stopping: posting what is buffered.")
                 self._flush(sim)
+            if isinstance(sim.sink, ApiSink):
+                sim.sink.close()
             t = sim.totals
             self.stdout.write(
                 self.style.SUCCESS(

@@ -1,0 +1,188 @@
+"""Live rider state in Redis: the last known position per rider, and the on-duty riders of each city.
+
+- ``live:rider:<id>``: a hash ``lat, lon, recorded_at, speed, city`` with a TTL (``LIVE_POSITION_TTL_S``);
+  ``recorded_at`` is UTC ISO-8601 with microseconds, always the same width, so it sorts as text.
+- ``live:geo:<CITY>``: a GEO set of the city's on-duty riders (member: the rider id).
+
+Key names go through the default cache's ``make_key``, so they carry its ``KEY_PREFIX`` (each test run has
+its own) and the cache's ``delete_pattern`` clears them with the rest. This module only talks to Redis: the
+callers (``fleet.services``, ``fleet.selectors``) decide when, and what a Redis failure means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.cache import cache
+from django_redis import get_redis_connection
+
+# Compare-and-set of a rider's position: the hash moves only to a strictly newer recorded_at, so a late or
+# replayed batch never moves a rider backwards, and two concurrent batches cannot interleave (a script runs
+# atomically). When the stored point is newer, an on-duty rider is still (re)placed in the city's GEO set
+# at the stored position, so a rider back on duty is found again even if the first batch is an old one.
+# KEYS: rider hash, city GEO set. ARGV: recorded_at, lat, lon, speed, city, ttl_s, member, is_on_duty (1/0).
+# Returns 1 when the position moved forward, 0 when it was left as it was.
+_POSITION_SET = """
+local stored = redis.call('HGET', KEYS[1], 'recorded_at')
+if stored and stored >= ARGV[1] then
+    if ARGV[8] == '1' then
+        local at = redis.call('HMGET', KEYS[1], 'lon', 'lat')
+        if at[1] and at[2] then
+            redis.call('GEOADD', KEYS[2], at[1], at[2], ARGV[7])
+        end
+    end
+    return 0
+end
+redis.call('HSET', KEYS[1], 'recorded_at', ARGV[1], 'lat', ARGV[2], 'lon', ARGV[3], 'speed', ARGV[4], 'city', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+if ARGV[8] == '1' then
+    redis.call('GEOADD', KEYS[2], ARGV[3], ARGV[2], ARGV[7])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class LivePosition:
+    rider_id: int
+    lat: float
+    lon: float
+    recorded_at: datetime
+    speed_kmh: float | None
+    city_code: str
+
+
+@dataclass(frozen=True)
+class GeoHit:
+    rider_id: int
+    distance_km: float
+    position: LivePosition | None  # None: the rider's hash expired (a stale GEO member)
+
+
+def rider_key(rider_id: int) -> str:
+    return cache.make_key(f"live:rider:{rider_id}")
+
+
+def geo_key(city_code: str) -> str:
+    return cache.make_key(f"live:geo:{city_code.upper()}")
+
+
+def _redis() -> Any:
+    return get_redis_connection("default")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def timestamp(at: datetime) -> str:
+    """``recorded_at`` as stored: UTC, microseconds, fixed width (so Lua's string compare orders it)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def position_set(
+    *,
+    rider_id: int,
+    city_code: str,
+    lat: float,
+    lon: float,
+    recorded_at: datetime,
+    speed_kmh: float | None,
+    ttl_s: int,
+    is_on_duty: bool,
+) -> bool:
+    """Stores the rider's position if it is newer than the stored one; True when it moved forward.
+
+    An on-duty rider is (re)added to the city's GEO set either way. Raises ``redis.RedisError``.
+    """
+    client = _redis()
+    script = client.register_script(_POSITION_SET)
+    moved = script(
+        keys=[rider_key(rider_id), geo_key(city_code)],
+        args=[
+            timestamp(recorded_at),
+            repr(float(lat)),
+            repr(float(lon)),
+            "" if speed_kmh is None else repr(float(speed_kmh)),
+            city_code.upper(),
+            int(ttl_s),
+            str(rider_id),
+            "1" if is_on_duty else "0",
+        ],
+        client=client,
+    )
+    return bool(moved)
+
+
+_FIELDS = ("lat", "lon", "recorded_at", "speed", "city")
+
+
+def position_get(rider_id: int) -> LivePosition | None:
+    """The rider's last known position, or None when there is none (or it expired)."""
+    return _position_from(rider_id, _redis().hmget(rider_key(rider_id), *_FIELDS))
+
+
+def _position_from(rider_id: int, row: Sequence[Any]) -> LivePosition | None:
+    """An HMGET of ``_FIELDS`` as a position; None when the hash is gone."""
+    lat, lon, recorded_at, speed, city = (None if value is None else _text(value) for value in row)
+    if lat is None or lon is None or recorded_at is None:
+        return None
+    return LivePosition(
+        rider_id=rider_id,
+        lat=float(lat),
+        lon=float(lon),
+        recorded_at=datetime.fromisoformat(recorded_at),
+        speed_kmh=float(speed) if speed else None,
+        city_code=city or "",
+    )
+
+
+def geo_remove(*, members: Iterable[tuple[str, int]]) -> None:
+    """Takes riders out of their cities' GEO sets: ``members`` is ``(city_code, rider_id)`` pairs. One round trip."""
+    by_city: dict[str, list[str]] = {}
+    for city_code, rider_id in members:
+        by_city.setdefault(city_code.upper(), []).append(str(rider_id))
+    if not by_city:
+        return
+    pipe = _redis().pipeline(transaction=False)
+    for city_code, ids in by_city.items():
+        pipe.zrem(geo_key(city_code), *ids)
+    pipe.execute()
+
+
+def geo_members(city_code: str) -> set[int]:
+    """Every rider id in the city's GEO set (for tests and ops checks; dispatch uses ``geo_nearest``)."""
+    return {int(_text(m)) for m in _redis().zrange(geo_key(city_code), 0, -1)}
+
+
+def geo_nearest(*, city_code: str, lat: float, lon: float, radius_km: float, count: int) -> list[GeoHit]:
+    """The city's on-duty riders within ``radius_km`` of the point, nearest first, at most ``count``.
+
+    One GEOSEARCH, then every hit's hash in one pipeline. Hits whose hash expired come back with
+    ``position=None`` (the caller drops them with ``geo_remove``).
+    """
+    client = _redis()
+    hits = client.geosearch(
+        geo_key(city_code),
+        longitude=lon,
+        latitude=lat,
+        radius=radius_km,
+        unit="km",
+        sort="ASC",
+        count=count,
+        withdist=True,
+    )
+    if not hits:
+        return []
+    rider_ids = [int(_text(member)) for member, _ in hits]
+    pipe = client.pipeline(transaction=False)
+    for rider_id in rider_ids:
+        pipe.hmget(rider_key(rider_id), *_FIELDS)
+    rows = pipe.execute()
+    return [
+        GeoHit(rider_id=rider_id, distance_km=float(distance), position=_position_from(rider_id, row))
+        for rider_id, (_, distance), row in zip(rider_ids, hits, rows, strict=True)
+    ]
