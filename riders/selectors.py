@@ -89,22 +89,6 @@ def kyc_document_list(*, rider_id: int) -> QuerySet[KycDocument]:
     return KycDocument.objects.filter(rider_id=rider_id)
 
 
-@dataclass(frozen=True)
-class RiderDuty:
-    duty_status: str
-    city_code: str
-
-    @property
-    def is_on_duty(self) -> bool:
-        return self.duty_status == DutyStatus.ON
-
-
-def rider_duty(*, rider_id: int) -> RiderDuty:
-    """The rider's duty status and city code, in one query (the GPS ingest asks this on every batch)."""
-    duty_status, city_code = Rider.objects.filter(pk=rider_id).values_list("duty_status", "city__code").get()
-    return RiderDuty(duty_status=duty_status, city_code=city_code)
-
-
 def riders_on_duty_names(*, rider_ids: Iterable[int], city_code: str) -> dict[int, str]:
     """Names of those riders who are on duty in the city, by id (dispatch's nearby list): one query."""
     rows = Rider.objects.filter(

@@ -54,7 +54,7 @@ class LocationBatchApi(ApiView):
     def post(self, request: Request) -> Response:
         data = validated(self.Input, request)
         result = services.location_batch_ingest(
-            rider_id=current_rider(request).pk, points_raw=data["points"], now=timezone.now()
+            rider=current_rider(request), points_raw=data["points"], now=timezone.now()
         )
         # Built by hand rather than by LocationBatchOut (which documents it): a batch may reject 500 points.
         body = {

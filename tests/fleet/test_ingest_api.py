@@ -226,8 +226,8 @@ def test_a_batch_is_stored_with_one_insert(client, rider, ago):
     inserts = [sql for sql in statements if sql.lstrip().upper().startswith("INSERT")]
     assert len(inserts) == 1
     assert "fleet_locationlog" in inserts[0]
-    # the token, the rider (the permission), the rider's duty and city, the INSERT: nothing grows with the batch
-    assert len(statements) == 4, statements
+    # the token with its user, rider and city in one query, then the INSERT: nothing grows with the batch
+    assert len(statements) == 2, statements
 
 
 def test_exactly_500_points_are_taken(client, rider, ago):

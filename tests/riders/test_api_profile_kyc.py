@@ -105,7 +105,7 @@ def test_profile_of_an_unrated_rider_has_no_average_rating(client):
 def test_profile_read_costs_the_same_few_queries_with_many_ratings(client, rider, django_assert_num_queries):
     for _ in range(5):
         RatingFactory(order__rider=rider, order__city=rider.city, rider=rider)
-    with django_assert_num_queries(3):  # token + user, rider, profile with city, vehicle and ratings
+    with django_assert_num_queries(2):  # token with user, rider and city; the profile with vehicle and ratings
         assert client.get(PROFILE).status_code == 200
 
 
@@ -321,7 +321,7 @@ def test_kyc_list_shows_only_the_riders_own_documents_newest_first(client, rider
 def test_kyc_list_costs_the_same_queries_for_one_or_six_documents(client, rider, django_assert_num_queries):
     for doc_type in KycDocumentType.values:
         KycDocumentFactory(rider=rider, doc_type=doc_type)
-    with django_assert_num_queries(3):  # token + user, rider, documents
+    with django_assert_num_queries(2):  # token with user, rider and city; the documents
         response = client.get(DOCUMENTS)
     assert len(response.json()["results"]) == len(KycDocumentType.values)
 
