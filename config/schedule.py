@@ -57,6 +57,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Monthly: location-log months older than LOCATION_RETENTION_MONTHS exported to gzip CSV with a "
         "SHA-256 file under LOCATION_ARCHIVE_DIR, verified, then detached and dropped.",
     ),
+    Periodic(
+        task="fleet.rider_distances_compute",
+        crontab={"minute": "*/15"},
+        expires_s=10 * 60,
+        description="Every 15 minutes: each rider's distance today and yesterday (portal time) from the location "
+        "log, haversine between consecutive points, segments faster than 200 km/h left out (GPS glitches).",
+    ),
 )
 
 

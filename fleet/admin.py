@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from config.admin_tools import FleetModelAdmin
-from fleet.models import City, Vehicle
+from config.admin_tools import FleetModelAdmin, ReadOnlyAdminMixin
+from fleet.models import City, RiderDayDistance, Vehicle
 
 
 @admin.register(City)
@@ -38,3 +38,19 @@ class VehicleAdmin(FleetModelAdmin):
     autocomplete_fields = ["city"]
     readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
+
+
+@admin.register(RiderDayDistance)
+class RiderDayDistanceAdmin(ReadOnlyAdminMixin, FleetModelAdmin):
+    """Computed from the location log by ``fleet.rider_distances_compute``; a recompute would undo any edit."""
+
+    list_display = ["rider", "day", "km", "points", "computed_at"]
+    list_filter = ["rider__city"]
+    search_fields = ["rider__name", "rider__mobile"]
+    list_select_related = ["rider"]
+    date_hierarchy = "day"
+    ordering = ["-day", "-distance_m"]
+
+    @admin.display(description="km", ordering="distance_m")
+    def km(self, row: RiderDayDistance) -> str:
+        return f"{row.distance_km:.1f}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -85,6 +86,8 @@ class LocationLog(models.Model):
 
     class Meta:
         db_table = "fleet_locationlog"
+        # Built partition by partition without blocking writes (migration 0005); time ranges over every rider.
+        indexes = [BrinIndex(fields=["recorded_at"], name="locationlog_recorded_brin")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180), name="location_in_range"
@@ -104,3 +107,38 @@ class LocationLog(models.Model):
 
     def __str__(self) -> str:
         return f"rider {self.rider_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}: {self.lat:.5f},{self.lon:.5f}"
+
+
+class RiderDayDistance(models.Model):
+    """How far a rider travelled on one day, computed from the location log (``fleet.distance``).
+
+    ``day`` is the portal's local day (``settings.TIME_ZONE``), not the UTC one. The row is derived data:
+    ``fleet.rider_distances_compute`` recomputes today's and yesterday's rows every 15 minutes, and a
+    recompute overwrites the row (``ON CONFLICT (rider_id, day) DO UPDATE``), so nobody edits it.
+    """
+
+    # No index of its own: the unique (rider, day) constraint's index starts with the rider.
+    rider = models.ForeignKey("riders.Rider", on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField(help_text="The portal's local day (settings.TIME_ZONE).")
+    distance_m = models.IntegerField(
+        help_text="Metres between consecutive GPS points of the day (haversine), rounded; "
+        "segments faster than 200 km/h are GPS glitches and left out."
+    )
+    points = models.IntegerField(help_text="GPS points of the rider on that day.")
+    computed_at = models.DateTimeField(help_text="When the job last computed this row.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rider", "day"], name="rider_day_distance_unique"),
+            models.CheckConstraint(condition=Q(distance_m__gte=0), name="rider_day_distance_non_negative"),
+            models.CheckConstraint(condition=Q(points__gte=0), name="rider_day_distance_points_non_negative"),
+        ]
+        # "Distance today" sums one day over every rider.
+        indexes = [models.Index(fields=["day"], name="rider_day_distance_day_idx")]
+
+    def __str__(self) -> str:
+        return f"rider {self.rider_id} on {self.day}: {self.distance_km:.1f} km"
+
+    @property
+    def distance_km(self) -> float:
+        return self.distance_m / 1000

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from fleet import live
-from fleet.models import City, LocationLog
+from fleet.models import City, LocationLog, RiderDayDistance
 from riders import selectors as rider_selectors
 
 
@@ -86,3 +86,17 @@ def riders_nearby(
             )
         )
     return nearby[:limit]
+
+
+def distance_km_on(*, day: date, city_code: str | None = None) -> float:
+    """Kilometres ridden on the portal's local ``day`` by every rider, or by the riders of one city.
+
+    Reads ``RiderDayDistance`` (one aggregate query on its ``day`` index), so today's figure is as fresh as
+    the last run of ``fleet.rider_distances_compute`` (every 15 minutes). A rider counts towards the city
+    they belong to now, wherever the kilometres were ridden.
+    """
+    rows = RiderDayDistance.objects.filter(day=day)
+    if city_code is not None:
+        rows = rows.filter(rider__city__code=city_code.upper())
+    metres = rows.aggregate(total=Sum("distance_m"))["total"] or 0
+    return metres / 1000

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
-from fleet import partitions
+from fleet import distance, partitions
 
 
 @shared_task(
@@ -33,3 +35,19 @@ def ensure_location_partitions_task() -> dict[str, Any]:
 def archive_location_partitions_task() -> list[dict[str, Any]]:
     """Idempotent: a month is dropped only after its archive is verified, so a rerun archives what is left."""
     return [asdict(archived) for archived in partitions.location_partitions_archive()]
+
+
+@shared_task(
+    name="fleet.rider_distances_compute",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def rider_distances_compute_task() -> dict[str, int]:
+    """Idempotent: recomputes yesterday's and today's (portal time) rows; yesterday so that the points of its
+    last minutes, and batches that arrive late, are counted after midnight. Returns rows written per day."""
+    today = timezone.localdate()
+    return {
+        day.isoformat(): distance.rider_day_distances_compute(day=day) for day in (today - timedelta(days=1), today)
+    }

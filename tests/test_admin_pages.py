@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from orders.models import OrderEvent, OrderStatus
 from riders.models import DutyLog
-from tests.fleet.factories import CityFactory, VehicleFactory
+from tests.fleet.factories import CityFactory, RiderDayDistanceFactory, VehicleFactory
 from tests.orders.factories import DeliveredOrderFactory, OrderFactory
 from tests.riders.factories import (
     EmergencyAlertFactory,
@@ -41,6 +41,7 @@ def add_rows(count: int) -> None:
         rider = RiderFactory(city=city, vehicle=vehicle)
         KycDocumentFactory(rider=rider)
         DutyLog.objects.create(rider=rider, started_at=timezone.now())
+        RiderDayDistanceFactory(rider=rider)
         order = OrderFactory(city=city)
         OrderEvent.objects.create(order=order, to_status=OrderStatus.CREATED)
         delivered = DeliveredOrderFactory(city=city, rider=rider)
@@ -109,6 +110,7 @@ def test_every_model_but_the_location_log_has_an_admin():
     expected = {
         "fleet.City",
         "fleet.Vehicle",
+        "fleet.RiderDayDistance",
         "riders.Rider",
         "riders.KycDocument",
         "riders.DutyLog",

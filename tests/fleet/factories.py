@@ -1,6 +1,9 @@
-import factory
+from datetime import date, timedelta
 
-from fleet.models import City, Vehicle, VehicleKind
+import factory
+from django.utils import timezone
+
+from fleet.models import City, RiderDayDistance, Vehicle, VehicleKind
 
 
 class CityFactory(factory.django.DjangoModelFactory):
@@ -22,3 +25,14 @@ class VehicleFactory(factory.django.DjangoModelFactory):
     registration = factory.Sequence(lambda n: f"KA01AB{n:04d}")
     city = factory.SubFactory(CityFactory)
     order_capacity = 2
+
+
+class RiderDayDistanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RiderDayDistance
+
+    rider = factory.SubFactory("tests.riders.factories.RiderFactory")
+    day = factory.Sequence(lambda n: date(2030, 1, 1) + timedelta(days=n))
+    distance_m = factory.Sequence(lambda n: 1_000 + 137 * n)
+    points = 240
+    computed_at = factory.LazyFunction(timezone.now)

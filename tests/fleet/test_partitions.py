@@ -574,3 +574,27 @@ def test_the_lifecycle_tasks_return_results_the_result_backend_can_store(tmp_pat
     assert json.loads(json.dumps(ensured))["moved_from_default"] == {"fleet_locationlog_p201903": 3}
     assert [(a["partition"], a["rows"]) for a in json.loads(json.dumps(archived))] == [("fleet_locationlog_p201903", 3)]
     assert Path(archived[0]["path"]).parent == tmp_path / "archive"
+
+
+def test_every_partition_has_the_recorded_at_brin_index_months_created_later_too():
+    location_partitions_ensure(now=timezone.now() + timedelta(days=200))  # months the migration never saw
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, bool_or(ix.indisvalid AND am.amname = 'brin'
+                                      AND pg_get_indexdef(ix.indexrelid) LIKE '%%(recorded_at)%%')
+            FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            LEFT JOIN pg_index ix ON ix.indrelid = c.oid
+            LEFT JOIN pg_class ic ON ic.oid = ix.indexrelid
+            LEFT JOIN pg_am am ON am.oid = ic.relam
+            WHERE i.inhparent = 'fleet_locationlog'::regclass
+            GROUP BY c.relname
+            """
+        )
+        partitions = dict(cursor.fetchall())
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'locationlog_recorded_brin'::regclass")
+        assert cursor.fetchone() == (True,)
+    assert len(partitions) >= 9  # the migration's months, the ones ensured later, the default
+    assert "fleet_locationlog_default" in partitions
+    assert all(partitions.values()), partitions
