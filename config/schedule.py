@@ -1,8 +1,10 @@
-"""The periodic schedule, in code. Synced into django-celery-beat after every ``migrate``.
+"""The periodic schedule, in code, registered in django-celery-beat by a data migration.
 
-Ops see every entry in admin (Periodic tasks) and may pause it or change its timing there; a sync keeps
-their ``enabled`` choice and puts the task, timing and expiry back to what this file says. Entries of
-ours (``fleetops.`` names) that this file no longer lists are disabled, never silently kept running.
+``fleet/migrations/0006_register_periodic_tasks`` registers every entry; after that, each ``migrate`` runs
+the same sync (post_migrate), which only *adds* entries code has and the database lacks and disables our
+entries (``fleetops.`` names) that code no longer lists. Entries already registered belong to ops: they
+pause, re-time or re-expire them in admin (Periodic tasks) and a deploy never undoes it. Changing the timing
+of an existing entry from code is therefore a data migration of its own, not an edit here alone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 PREFIX = "fleetops."
 
@@ -67,13 +70,29 @@ SCHEDULE: tuple[Periodic, ...] = (
 )
 
 
-def sync_schedule(**kwargs: Any) -> None:
-    """Creates or updates a django-celery-beat PeriodicTask (with its crontab) for every SCHEDULE entry."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+def sync_schedule(apps: Any = None, **kwargs: Any) -> int:
+    """Registers the SCHEDULE entries django-celery-beat lacks and disables ours that SCHEDULE dropped.
+
+    ``apps`` is a migration's app registry (historical models) or None for the running one; post_migrate
+    passes its own keyword arguments, ignored here. When anything changed, django-celery-beat's change
+    marker is bumped so a running beat reloads (historical models and ``update()`` send no signals).
+    Returns how many entries were added or disabled.
+    """
+    if apps is None or not hasattr(apps, "get_model"):
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
+    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
+    marker_model = apps.get_model("django_celery_beat", "PeriodicTasks")
 
     with transaction.atomic():
+        known = set(task_model.objects.filter(name__startswith=PREFIX).values_list("name", flat=True))
+        changed = 0
         for entry in SCHEDULE:
-            crontab, _ = CrontabSchedule.objects.get_or_create(
+            if entry.name in known:
+                continue
+            crontab, _ = crontab_model.objects.get_or_create(
                 minute=entry.crontab.get("minute", "*"),
                 hour=entry.crontab.get("hour", "*"),
                 day_of_week=entry.crontab.get("day_of_week", "*"),
@@ -81,17 +100,20 @@ def sync_schedule(**kwargs: Any) -> None:
                 month_of_year=entry.crontab.get("month_of_year", "*"),
                 timezone=settings.TIME_ZONE,
             )
-            PeriodicTask.objects.update_or_create(
+            task_model.objects.create(
                 name=entry.name,
-                defaults={
-                    "task": entry.task,
-                    "crontab": crontab,
-                    "interval": None,
-                    "expire_seconds": entry.expires_s,
-                    "queue": entry.queue,
-                    "description": entry.description,
-                },
+                task=entry.task,
+                crontab=crontab,
+                expire_seconds=entry.expires_s,
+                queue=entry.queue,
+                description=entry.description,
             )
-        PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(
-            name__in=[entry.name for entry in SCHEDULE]
-        ).update(enabled=False)
+            changed += 1
+        changed += (
+            task_model.objects.filter(name__startswith=PREFIX, enabled=True)
+            .exclude(name__in=[entry.name for entry in SCHEDULE])
+            .update(enabled=False)
+        )
+        if changed:
+            marker_model.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    return changed

@@ -9,5 +9,5 @@ class FleetConfig(AppConfig):
     def ready(self) -> None:
         from config.schedule import sync_schedule
 
-        # Once per migrate (sender is this app), after django_celery_beat's tables exist.
+        # Once per migrate (sender is this app): entries added to config/schedule.py since migration 0006.
         post_migrate.connect(sync_schedule, sender=self, dispatch_uid="fleetops.sync_schedule")

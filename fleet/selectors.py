@@ -16,10 +16,14 @@ from riders import selectors as rider_selectors
 def rider_track_recent(*, rider_id: int, since: datetime | None = None, limit: int = 500) -> QuerySet[LocationLog]:
     """A rider's newest points (newest first), by default of the last 24 hours.
 
-    Bounded by time so PostgreSQL prunes the log to the partitions that can hold them.
+    Bounded by time on both sides so PostgreSQL prunes the log to the partitions of the window: ingest
+    refuses points more than 2 minutes ahead of the clock, so nothing newer than that exists to be read.
     """
-    since = since or timezone.now() - timedelta(hours=24)
-    return LocationLog.objects.filter(rider_id=rider_id, recorded_at__gte=since).order_by("-recorded_at")[:limit]
+    now = timezone.now()
+    since = since or now - timedelta(hours=24)
+    return LocationLog.objects.filter(
+        rider_id=rider_id, recorded_at__gte=since, recorded_at__lte=now + timedelta(minutes=2)
+    ).order_by("-recorded_at")[:limit]
 
 
 def rider_has_point_since(*, since: datetime) -> Exists:

@@ -1,7 +1,10 @@
-"""The periodic schedule lives in code and is synced into django-celery-beat on migrate."""
+"""The periodic schedule lives in code, is registered in django-celery-beat by a migration, and what ops
+change there survives later migrates."""
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
 from config.celery import app as celery_app
 from config.schedule import SCHEDULE, sync_schedule
@@ -23,18 +26,37 @@ def test_every_scheduled_task_exists_in_celery():
         assert entry.task in celery_app.tasks, entry.task
 
 
-def test_a_sync_keeps_what_ops_paused_and_restores_the_timing():
+def test_a_sync_keeps_what_ops_paused_and_re_timed():
     entry = SCHEDULE[0]
-    PeriodicTask.objects.filter(name=entry.name).update(enabled=False, expire_seconds=9999)
-    sync_schedule()
+    hourly = CrontabSchedule.objects.create(minute="5", hour="*")
+    PeriodicTask.objects.filter(name=entry.name).update(enabled=False, expire_seconds=9999, crontab=hourly)
+    assert sync_schedule() == 0
     task = PeriodicTask.objects.get(name=entry.name)
-    assert task.enabled is False
-    assert task.expire_seconds == entry.expires_s
+    assert (task.enabled, task.expire_seconds, task.crontab) == (False, 9999, hourly)
+
+
+def test_an_entry_missing_from_the_database_is_added_and_a_running_beat_told():
+    entry = SCHEDULE[-1]
+    PeriodicTask.objects.filter(name=entry.name).delete()
+    before = PeriodicTasks.last_change()
+    assert sync_schedule() == 1
+    assert PeriodicTask.objects.get(name=entry.name).task == entry.task
+    assert PeriodicTasks.last_change() > before
+
+
+def test_the_migration_registered_the_schedule_with_historical_models():
+    executor = MigrationExecutor(connection)
+    state = executor.loader.project_state(("fleet", "0006_register_periodic_tasks"))
+    PeriodicTask.objects.filter(name__startswith="fleetops.").delete()
+    assert sync_schedule(apps=state.apps) == len(SCHEDULE)
+    assert set(PeriodicTask.objects.filter(name__startswith="fleetops.").values_list("task", flat=True)) == {
+        entry.task for entry in SCHEDULE
+    }
 
 
 def test_entries_removed_from_code_are_disabled():
     PeriodicTask.objects.create(
         name="fleetops.gone.task", task="gone.task", interval=None, crontab=PeriodicTask.objects.first().crontab
     )
-    sync_schedule()
+    assert sync_schedule() == 1
     assert PeriodicTask.objects.get(name="fleetops.gone.task").enabled is False

@@ -28,6 +28,7 @@ from fleet.partitions import (
     months_shift,
     partition_name,
 )
+from fleet.selectors import rider_track_recent
 from fleet.services import Point, location_points_record
 from fleet.tasks import archive_location_partitions_task, ensure_location_partitions_task
 from tests.riders.factories import RiderFactory
@@ -419,6 +420,18 @@ def test_a_riders_last_24_hours_read_only_the_partitions_of_those_hours(now):
 
     assert touched == {partition_name(since), partition_name(until)}
     assert 1 <= len(touched) <= 2
+    assert "fleet_locationlog_default" not in touched
+
+
+def test_the_track_selector_reads_only_the_partitions_of_the_last_24_hours():
+    now = timezone.now()
+    location_partitions_ensure(now=now)
+    _partition_create(now - timedelta(hours=24))
+    rider = RiderFactory()
+
+    touched = _plan_partitions(rider_track_recent(rider_id=rider.pk))
+
+    assert touched == {partition_name(now - timedelta(hours=24)), partition_name(now + timedelta(minutes=2))}
     assert "fleet_locationlog_default" not in touched
 
 
