@@ -28,6 +28,16 @@ def dispatch_group(city_code: str) -> str:
     return f"dispatch.{city_code.upper()}"
 
 
+def rider_group(rider_id: int) -> str:
+    """One rider's app (offers, changes to the rider's orders), over ``ws/driver/``."""
+    return f"rider.{rider_id}"
+
+
+def order_track_group(order_id: int) -> str:
+    """Viewers of one order's tracking page."""
+    return f"order.{order_id}.track"
+
+
 class _LoopThread:
     """A process's publishing event loop, started on first use and again in a forked child."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from fleet.simulation import EARTH_RADIUS_M
+from fleet.geo import EARTH_RADIUS_M
 
 #: A segment between two consecutive points implying more than this is a GPS glitch, not a ride.
 MAX_SEGMENT_SPEED_KMH = 200.0

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from fleet import live
 from fleet.models import City, LocationLog, RiderDayDistance
@@ -104,3 +105,25 @@ def distance_km_on(*, day: date, city_code: str | None = None) -> float:
         rows = rows.filter(rider__city__code=city_code.upper())
     metres = rows.aggregate(total=Sum("distance_m"))["total"] or 0
     return metres / 1000
+
+
+@dataclass(frozen=True)
+class KnownPosition:
+    lat: float
+    lon: float
+    recorded_at: datetime
+
+
+def rider_last_position(*, rider_id: int) -> KnownPosition | None:
+    """The rider's last known position: the live hash in Redis, else (expired, or Redis down) the newest
+    point of the last day in the location log. None when neither has one."""
+    try:
+        position = live.position_get(rider_id)
+    except RedisError:
+        position = None
+    if position is not None:
+        return KnownPosition(lat=position.lat, lon=position.lon, recorded_at=position.recorded_at)
+    point = rider_track_recent(rider_id=rider_id, limit=1).first()
+    if point is None:
+        return None
+    return KnownPosition(lat=point.lat, lon=point.lon, recorded_at=point.recorded_at)

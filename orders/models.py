@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
@@ -33,6 +35,17 @@ def new_tracking_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class ProofMethod(models.TextChoices):
+    PHOTO = "PHOTO", "Photo"
+    OTP = "OTP", "Delivery OTP"
+
+
+def proof_upload_to(instance: Order, filename: str) -> str:
+    """An unguessable path per file (stored privately, like KYC documents); only the extension is kept."""
+    suffix = PurePosixPath(filename).suffix.lower()[:8]
+    return f"proof/{instance.pk}/{uuid.uuid4().hex}{suffix}"
+
+
 class Order(models.Model):
     """A delivery from pickup to drop, pushed by a partner and carried by one rider."""
 
@@ -55,14 +68,26 @@ class Order(models.Model):
     delivery_otp = models.CharField(max_length=6, default=new_delivery_otp)
     tracking_token = models.CharField(max_length=48, unique=True, default=new_tracking_token)
     is_flagged = models.BooleanField(default=False, help_text="Needs a dispatcher: no rider found in time.")
+    offer_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Offers made to riders so far (rejected or expired ones included)."
+    )
+    intake_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the partner's request: the same ref with another body is a 409.",
+    )
     cancel_reason = models.CharField(max_length=255, blank=True)
     failure_reason = models.CharField(max_length=64, blank=True)
     distance_m = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
     picked_up_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or failed.")
+    proof_photo = models.FileField(upload_to=proof_upload_to, max_length=255, blank=True)
+    proof_method = models.CharField(max_length=8, choices=ProofMethod.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -156,3 +181,54 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class OfferStatus(models.TextChoices):
+    PENDING = "PENDING", "Waiting for the rider"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    REJECTED = "REJECTED", "Rejected by the rider"
+    EXPIRED = "EXPIRED", "Expired unanswered"
+    WITHDRAWN = "WITHDRAWN", "Withdrawn (cancelled or reassigned)"
+
+
+class OrderOffer(models.Model):
+    """An order offered to one rider: the rider accepts it, rejects it, or lets it expire.
+
+    A rider is offered an order at most once (a rejection or expiry is final for that pair), and an order
+    has at most one offer waiting at a time: both held by the database.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="offers")
+    rider = models.ForeignKey("riders.Rider", on_delete=models.PROTECT, related_name="order_offers")
+    status = models.CharField(max_length=10, choices=OfferStatus.choices, default=OfferStatus.PENDING)
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The dispatcher who picked the rider; empty for automatic assignment.",
+    )
+    distance_m = models.PositiveIntegerField(null=True, blank=True, help_text="Rider to pickup when offered.")
+    offered_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "offered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "rider"], name="order_offer_once_per_rider"),
+            models.UniqueConstraint(fields=["order"], condition=Q(status="PENDING"), name="order_offer_one_pending"),
+            models.CheckConstraint(condition=Q(status__in=OfferStatus.values), name="order_offer_status_valid"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("offered_at")), name="order_offer_expires_after"
+            ),
+        ]
+        indexes = [
+            # The expiry sweep: pending offers by deadline.
+            models.Index(fields=["expires_at"], name="order_offer_pending_exp_idx", condition=Q(status="PENDING")),
+            models.Index(fields=["rider", "status"], name="order_offer_rider_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} → rider {self.rider_id}: {self.status}"

@@ -33,6 +33,7 @@ from riders.models import (
     EmergencyAlert,
     KycDocument,
     KycStatus,
+    Rating,
     ReviewStatus,
     Rider,
     RiderStatus,
@@ -378,3 +379,14 @@ def emergency_alert_raise(*, rider_id: int, lat: float | None, lon: float | None
     alert = EmergencyAlert.objects.create(rider=rider, city=rider.city, lat=lat, lon=lon, message=message)
     transaction.on_commit(partial(events.emergency_alert_raised, alert.pk))
     return alert
+
+
+def rating_record(*, order_id: int, rider_id: int, stars: int, comment: str, rated_by: Actor) -> Rating:
+    """Records a rating of the rider for one order. The caller (``orders.services.order_rate``) checked the
+    order is delivered and holds its lock; a second rating of the order is refused by the database's
+    one-rating-per-order rule (``IntegrityError``)."""
+    if not 1 <= stars <= 5:
+        raise BadRequest("Stars go from 1 to 5.")
+    return Rating.objects.create(
+        order_id=order_id, rider_id=rider_id, stars=stars, comment=comment.strip(), rated_by_id=rated_by.pk
+    )

@@ -1,0 +1,48 @@
+"""Events the orders app publishes, after commit: to dispatchers, to the rider's app, to the trip's tracking
+page, and the in-process ``order_delivered`` signal other apps subscribe to (the wallet posts earnings from it)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+from config.realtime import dispatch_group, order_track_group, publish, rider_group
+from orders.models import Order
+
+#: Sent once per delivery, after its commit, with ``order_id``, ``rider_id``, ``delivery_fee_paise`` and
+#: ``cod_amount_paise``. Receivers must be idempotent (keyed by the order): a replayed delivery event posts
+#: nothing new.
+order_delivered = Signal()
+
+
+def order_payload(order: Order) -> dict[str, object]:
+    return {
+        "order_id": order.pk,
+        "external_ref": order.external_ref,
+        "status": order.status,
+        "rider_id": order.rider_id,
+        "city": order.city.code,
+        "is_flagged": order.is_flagged,
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+def order_changed(order_id: int, previous_rider_id: int | None = None) -> None:
+    """Pushes the order's new state to the city's dispatchers, its tracking page, its rider, and the rider
+    who just lost it (a reassignment or an expired offer)."""
+    order = Order.objects.select_related("city").get(pk=order_id)
+    payload = order_payload(order)
+    publish(dispatch_group(order.city.code), "order.changed", payload)
+    publish(order_track_group(order.pk), "order.changed", payload)
+    for rider_id in {order.rider_id, previous_rider_id} - {None}:
+        publish(rider_group(rider_id), "order.changed", payload)  # type: ignore[arg-type]
+
+
+def order_delivered_send(order_id: int) -> None:
+    order = Order.objects.get(pk=order_id)
+    order_delivered.send(
+        sender=Order,
+        order_id=order.pk,
+        rider_id=order.rider_id,
+        delivery_fee_paise=order.delivery_fee_paise,
+        cod_amount_paise=order.cod_amount_paise,
+    )

@@ -1,0 +1,455 @@
+"""Order writes: partner intake, the state machine, the rider's steps with proof of delivery, cancel, rating.
+
+Every transition goes through ``transition_apply`` on an order locked by ``locks.lock_order``: the status
+moves only along ``TRANSITIONS``, the step's timestamp is set, an ``OrderEvent`` is written in the same
+transaction, and ``order.changed`` goes out after commit. Assignment (which rider gets an offer) lives in
+``orders.assignment`` and uses the same function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from config.errors import Conflict, NotFound, PayloadTooLarge, RuleViolation, UnsupportedFile
+from fleet import selectors as fleet_selectors
+from fleet.geo import LatLon, haversine_m
+from fleet.models import City
+from orders import events, locks
+from orders.models import OfferStatus, Order, OrderEvent, OrderOffer, OrderStatus, ProofMethod
+from riders import services as rider_services
+from riders.files import sniff_document
+
+Actor = AbstractBaseUser | AnonymousUser
+
+S = OrderStatus
+#: The state machine. ASSIGNED means offered to a rider who has not accepted yet: a rejected or expired
+#: offer takes the order back to CREATED, a dispatcher's reassignment moves it to ASSIGNED with another
+#: rider. CANCELLED only before pickup; FAILED only after acceptance.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.CREATED: frozenset({S.ASSIGNED, S.CANCELLED}),
+    S.ASSIGNED: frozenset({S.ASSIGNED, S.CREATED, S.ACCEPTED, S.CANCELLED}),
+    S.ACCEPTED: frozenset({S.ASSIGNED, S.PICKED_UP, S.CANCELLED, S.FAILED}),
+    S.PICKED_UP: frozenset({S.DELIVERED, S.FAILED}),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
+}
+#: What a rider may report through the app.
+RIDER_STEPS = (S.ACCEPTED, S.PICKED_UP, S.DELIVERED, S.FAILED)
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, current: str, to: str) -> None:
+        super().__init__(f"The order is {current}; it cannot become {to}.")
+        self.current = current
+
+
+class RefConflict(Conflict):
+    code = "external_ref_conflict"
+
+
+class ProofRequired(RuleViolation):
+    code = "proof_required"
+
+
+class WrongOtp(RuleViolation):
+    code = "wrong_otp"
+
+
+class TooFarFromDrop(RuleViolation):
+    code = "too_far_from_drop"
+
+
+class PhotoOutsideTrip(RuleViolation):
+    code = "photo_outside_trip"
+
+
+class ReasonRequired(RuleViolation):
+    code = "reason_required"
+
+
+class OfferExpired(Conflict):
+    code = "offer_expired"
+
+
+class NotDelivered(Conflict):
+    code = "not_delivered"
+
+
+class AlreadyRated(Conflict):
+    code = "already_rated"
+
+
+class PhotoTooLarge(PayloadTooLarge):
+    code = "photo_too_large"
+
+
+class FailureReason:
+    """Why a rider could not deliver (``FAILED`` needs one)."""
+
+    CODES = (
+        "CUSTOMER_UNAVAILABLE",
+        "ADDRESS_NOT_FOUND",
+        "CUSTOMER_REFUSED",
+        "PACKAGE_DAMAGED",
+        "UNSAFE_LOCATION",
+        "VEHICLE_BREAKDOWN",
+        "OTHER",
+    )
+
+
+_STEP_TIME_FIELD: dict[str, str] = {
+    S.ASSIGNED: "assigned_at",
+    S.ACCEPTED: "accepted_at",
+    S.PICKED_UP: "picked_up_at",
+    S.DELIVERED: "delivered_at",
+    S.CANCELLED: "closed_at",
+    S.FAILED: "closed_at",
+}
+
+
+def transition_apply(
+    order: Order,
+    to: str,
+    *,
+    now: datetime,
+    actor_id: int | None = None,
+    rider_id: int | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    note: str = "",
+    extra_fields: tuple[str, ...] = (),
+) -> Order:
+    """Moves a locked order to ``to``; raises ``IllegalTransition`` naming its current status.
+
+    The caller holds the order's row lock (``locks.lock_order``) inside its transaction. ``rider_id`` is
+    the rider the order goes to (ASSIGNED); back to CREATED the rider is cleared. Writes the step's time,
+    one ``OrderEvent`` (with the rider concerned and the position, if any) and, after commit, pushes
+    ``order.changed`` to dispatchers, the tracking page and the riders concerned. ``extra_fields`` are
+    fields the caller changed on ``order`` that must be saved with it.
+    """
+    if to not in TRANSITIONS[order.status]:
+        raise IllegalTransition(order.status, to)
+    previous_rider_id = order.rider_id
+    from_status = order.status
+    fields = {"status", "updated_at", *extra_fields}
+    if to == S.ASSIGNED:
+        order.rider_id = rider_id
+        fields.add("rider")
+    elif to == S.CREATED:
+        order.rider_id = None
+        order.assigned_at = None
+        order.accepted_at = None
+        fields |= {"rider", "assigned_at", "accepted_at"}
+    if to in _STEP_TIME_FIELD:
+        setattr(order, _STEP_TIME_FIELD[to], now)
+        fields.add(_STEP_TIME_FIELD[to])
+    if to == S.ASSIGNED and from_status == S.ACCEPTED:
+        order.accepted_at = None
+        fields.add("accepted_at")
+    order.status = to
+    order.save(update_fields=sorted(fields))
+    OrderEvent.objects.create(
+        order=order,
+        from_status=from_status,
+        to_status=to,
+        rider_id=order.rider_id or previous_rider_id,
+        actor_id=actor_id,
+        lat=lat,
+        lon=lon,
+        note=note[:255],
+    )
+    lost = previous_rider_id if previous_rider_id != order.rider_id else None
+    transaction.on_commit(partial(events.order_changed, order.pk, lost))
+    return order
+
+
+def _offer_withdraw(order: Order, now: datetime) -> None:
+    OrderOffer.objects.filter(order=order, status=OfferStatus.PENDING).update(
+        status=OfferStatus.WITHDRAWN, answered_at=now
+    )
+
+
+# --- Partner intake ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    lat: float
+    lon: float
+    address: str
+
+
+@dataclass(frozen=True)
+class OrderIntake:
+    """A partner's order as the API validated it; amounts already in minor units."""
+
+    external_ref: str
+    city_code: str
+    pickup: Place
+    drop: Place
+    delivery_fee_paise: int
+    cod_amount_paise: int
+    metadata: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the order's content in canonical JSON: equal for the same order sent again."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    order: Order
+    created: bool
+
+
+def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
+    """Creates the partner's order, or returns the one already stored under its ``external_ref``.
+
+    The same ref with the same content is the same order (``created=False``: a retried push, 200 at the
+    API); with different content it is ``RefConflict`` (409), and nothing changes. Two pushes of one ref
+    at the same moment make one order: the unique ``external_ref`` decides, the loser reads the winner's
+    row. The CREATED event is written with it, and after commit ``order.changed`` goes to the city's
+    dispatchers.
+    """
+    fingerprint = intake.fingerprint()
+    try:
+        order = _order_create(intake, fingerprint, actor)
+    except IntegrityError:
+        existing = Order.objects.select_related("city").filter(external_ref=intake.external_ref).first()
+        if existing is None:  # the unique ref was not what failed: a real error
+            raise
+        if existing.intake_hash != fingerprint:
+            raise RefConflict(
+                f"An order with external_ref {intake.external_ref!r} exists with different content."
+            ) from None
+        return IntakeResult(order=existing, created=False)
+    return IntakeResult(order=order, created=True)
+
+
+@transaction.atomic(durable=True)
+def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> Order:
+    city = City.objects.filter(code=intake.city_code.upper(), is_active=True).first()
+    if city is None:
+        raise NotFound(f"No active city has the code {intake.city_code!r}.")
+    order = Order.objects.create(
+        external_ref=intake.external_ref,
+        city=city,
+        created_by_id=actor.pk,
+        pickup_lat=intake.pickup.lat,
+        pickup_lon=intake.pickup.lon,
+        pickup_address=intake.pickup.address,
+        drop_lat=intake.drop.lat,
+        drop_lon=intake.drop.lon,
+        drop_address=intake.drop.address,
+        delivery_fee_paise=intake.delivery_fee_paise,
+        cod_amount_paise=intake.cod_amount_paise,
+        metadata=intake.metadata,
+        intake_hash=fingerprint,
+    )
+    OrderEvent.objects.create(order=order, from_status="", to_status=S.CREATED, actor_id=actor.pk)
+    transaction.on_commit(partial(events.order_changed, order.pk))
+    return order
+
+
+# --- Cancel and rating (partners, ops) ---------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def order_cancel(*, order_id: int, actor: Actor, reason: str, now: datetime | None = None) -> Order:
+    """Cancels an order that is not picked up yet (``IllegalTransition`` after); a pending offer is withdrawn.
+
+    Locks the order. The reason is required and kept on the order and its event.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ReasonRequired("Say why the order is cancelled.")
+    now = now or timezone.now()
+    order = locks.lock_order(order_id)
+    order.cancel_reason = reason[:255]
+    transition_apply(order, S.CANCELLED, now=now, actor_id=actor.pk, note=reason, extra_fields=("cancel_reason",))
+    _offer_withdraw(order, now)
+    return order
+
+
+@transaction.atomic(durable=True)
+def order_rate(*, order_id: int, actor: Actor, stars: int, comment: str = "") -> Order:
+    """Rates the rider of a delivered order, once: ``NotDelivered`` before delivery, ``AlreadyRated`` after
+    the first rating (the database's one-rating-per-order rule decides between two at once)."""
+    order = locks.lock_order(order_id)
+    if order.status != S.DELIVERED or order.rider_id is None:
+        raise NotDelivered(f"Only a delivered order can be rated; this one is {order.status}.")
+    try:
+        with transaction.atomic():
+            rider_services.rating_record(
+                order_id=order.pk, rider_id=order.rider_id, stars=stars, comment=comment, rated_by=actor
+            )
+    except IntegrityError:
+        raise AlreadyRated("This order has been rated already.") from None
+    return order
+
+
+# --- The rider's steps -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiderStep:
+    """A step the rider reports from the app: the status and what proves it."""
+
+    status: str
+    lat: float | None = None
+    lon: float | None = None
+    otp: str = ""
+    photo: UploadedFile | None = None
+    reason: str = ""
+    note: str = ""
+
+
+@transaction.atomic(durable=True)
+def order_rider_step(
+    *, order_id: int, rider_id: int, actor: Actor, step: RiderStep, now: datetime | None = None
+) -> Order:
+    """Moves the rider's own order one step: ACCEPTED, PICKED_UP, DELIVERED or FAILED.
+
+    Locks the order. An order that is not this rider's is ``NotFound`` (riders never learn about other
+    riders' orders). Reporting the status the order already has is answered with the order, unchanged (a
+    retry after a lost response). ACCEPTED takes the rider's pending offer (``OfferExpired`` once its time
+    is up). DELIVERED needs proof, a photo or the order's OTP, and a position (the one sent, else the
+    rider's last known) within ``ORDER_PROOF_MAX_DISTANCE_M`` of the drop; a photo whose own timestamp
+    falls outside the trip is refused. FAILED needs a reason code. After a delivery commits,
+    ``events.order_delivered`` is sent (the wallet posts the earning and any COD from it).
+    """
+    now = now or timezone.now()
+    order = locks.lock_order(order_id)
+    if order.rider_id != rider_id:
+        raise NotFound("No such order.")
+    if step.status == order.status:
+        return order
+    if step.status not in TRANSITIONS[order.status]:
+        raise IllegalTransition(order.status, step.status)
+    extra: tuple[str, ...] = ()
+    note = step.note
+    if step.status == S.ACCEPTED:
+        _offer_take(order, rider_id, now)
+    elif step.status == S.DELIVERED:
+        extra = _proof_check(order, rider_id, step, now)
+    elif step.status == S.FAILED:
+        if step.reason not in FailureReason.CODES:
+            raise ReasonRequired(f"FAILED needs a reason, one of {', '.join(FailureReason.CODES)}.")
+        order.failure_reason = step.reason
+        extra = ("failure_reason",)
+        note = step.note or step.reason
+    transition_apply(
+        order,
+        step.status,
+        now=now,
+        actor_id=actor.pk,
+        lat=step.lat,
+        lon=step.lon,
+        note=note,
+        extra_fields=extra,
+    )
+    if step.status == S.DELIVERED:
+        transaction.on_commit(partial(events.order_delivered_send, order.pk))
+    return order
+
+
+def _offer_take(order: Order, rider_id: int, now: datetime) -> None:
+    offer = OrderOffer.objects.filter(order=order, rider_id=rider_id, status=OfferStatus.PENDING).first()
+    if offer is None or offer.expires_at <= now:
+        raise OfferExpired("The offer has expired; the order goes to another rider.")
+    offer.status = OfferStatus.ACCEPTED
+    offer.answered_at = now
+    offer.save(update_fields=["status", "answered_at"])
+
+
+def _proof_check(order: Order, rider_id: int, step: RiderStep, now: datetime) -> tuple[str, ...]:
+    """Checks a delivery's proof and position; stores the photo or notes the OTP. Returns the fields set."""
+    if step.photo is None and not step.otp:
+        raise ProofRequired("DELIVERED needs proof: a photo of the delivery or the customer's OTP.")
+    if step.photo is None and step.otp != order.delivery_otp:
+        raise WrongOtp("The delivery OTP does not match.")
+    position: LatLon | None = None
+    if step.lat is not None and step.lon is not None:
+        position = LatLon(step.lat, step.lon)
+    else:
+        known = fleet_selectors.rider_last_position(rider_id=rider_id)
+        position = LatLon(known.lat, known.lon) if known is not None else None
+    if position is None:
+        raise TooFarFromDrop("No position is known for you; send lat and lon with the delivery.")
+    away_m = haversine_m(position, LatLon(order.drop_lat, order.drop_lon))
+    if away_m > settings.ORDER_PROOF_MAX_DISTANCE_M:
+        raise TooFarFromDrop(
+            f"You are {away_m:,.0f} m from the drop; deliver within {settings.ORDER_PROOF_MAX_DISTANCE_M} m of it."
+        )
+    if step.photo is None:
+        order.proof_method = ProofMethod.OTP
+        return ("proof_method",)
+    _photo_check(order, step.photo, now)
+    order.proof_method = ProofMethod.PHOTO
+    order.proof_photo.save(step.photo.name or "proof.jpg", step.photo, save=False)
+    return ("proof_method", "proof_photo")
+
+
+#: EXIF tags: DateTimeOriginal, and its offset from UTC where the camera wrote one.
+_EXIF_TAKEN_AT, _EXIF_OFFSET = 0x9003, 0x9011
+#: A phone's clock may be this far off the server's, either way.
+_CLOCK_SLACK = timedelta(minutes=2)
+
+
+def _photo_check(order: Order, photo: UploadedFile, now: datetime) -> None:
+    if photo.size is not None and photo.size > settings.ORDER_PROOF_PHOTO_MAX_BYTES:
+        raise PhotoTooLarge(f"The photo is larger than {settings.ORDER_PROOF_PHOTO_MAX_BYTES // (1024 * 1024)} MB.")
+    kind = sniff_document(photo)
+    if not kind.content_type.startswith("image/"):
+        raise UnsupportedFile("The proof must be a JPEG, PNG or WebP photo.")
+    taken_at = _photo_taken_at(photo)
+    if taken_at is None:
+        return
+    trip_start = (order.picked_up_at or order.accepted_at or order.created_at) - _CLOCK_SLACK
+    if not trip_start <= taken_at <= now + _CLOCK_SLACK:
+        raise PhotoOutsideTrip("The photo was taken outside this trip; take one at the drop.")
+
+
+def _photo_taken_at(photo: UploadedFile) -> datetime | None:
+    """When the camera says the photo was taken (EXIF), as an aware time; None when it says nothing usable.
+
+    EXIF times have no zone unless an offset tag comes with them; without one the portal's zone is assumed.
+    """
+    photo.seek(0)
+    try:
+        with Image.open(photo) as image:
+            exif = image.getexif()
+            sub = exif.get_ifd(0x8769)  # the Exif sub-IFD holds DateTimeOriginal
+            raw, offset = sub.get(_EXIF_TAKEN_AT), sub.get(_EXIF_OFFSET)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    finally:
+        photo.seek(0)
+    if not isinstance(raw, str):
+        return None
+    try:
+        taken = datetime.strptime(raw.strip("\x00 "), "%Y:%m:%d %H:%M:%S")  # noqa: DTZ007 - zone applied below
+    except ValueError:
+        return None
+    if isinstance(offset, str):
+        try:
+            return datetime.fromisoformat(taken.isoformat() + offset.strip("\x00 "))
+        except ValueError:
+            pass
+    return timezone.make_aware(taken)
