@@ -15,7 +15,7 @@ portal's data is never touched. Steps:
 5. naive baseline: a DRF ModelSerializer(many=True) saving one row per point, in-process (no HTTP, so the
    baseline is flattered, not handicapped);
 6. table and index size per million points.
-Prints a Markdown table. Standard library plus the project's requirements (requests from requirements-dev).
+Prints a Markdown table. Standard library plus the project's requirements.
 """
 
 from __future__ import annotations
@@ -29,69 +29,25 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-PORT = 8099
-SECRET = "bench-only-secret-key-" + "x" * 40
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def database_urls() -> tuple[str, str]:
-    env = dict(os.environ)
-    run_env = REPO / "var" / "run.env"
-    if ("DATABASE_URL" not in env or "REDIS_URL" not in env) and run_env.exists():
-        for line in run_env.read_text().splitlines():
-            line = line.removeprefix("export ").strip()
-            if "=" in line:
-                key, value = line.split("=", 1)
-                env.setdefault(key, value.strip("'\""))
-    if "DATABASE_URL" not in env or "REDIS_URL" not in env:
-        raise SystemExit("set DATABASE_URL and REDIS_URL, or start the embedded servers with `make services`")
-    parts = urlsplit(env["DATABASE_URL"])
-    bench_db = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
-    return bench_db, env["REDIS_URL"]
-
-
-def bench_env(database_url: str, redis_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CACHE_KEY_PREFIX": "fleetops-bench",
-        "DEBUG": "0",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_DRIVER": "1000000/m",
-        "RATE_LIMIT_ANONYMOUS": "1000000/m",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from common import (
+    REPO,
+    Client,
+    LoadResult,
+    bench_env,
+    database_urls,
+    ensure_database,
+    http_load,
+    percentile,
+    setup_django,
+    start_server,
+)
 
 
 @dataclass
@@ -193,62 +149,10 @@ class Bodies:
         return batch_body(self.clock.take(rider_id, self.batch))
 
 
-@dataclass
-class LoadResult:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-
-
 def run_load(riders: list[Rider], bodies: Bodies, seconds: float, interval: float | None) -> LoadResult:
-    """Every rider posts its batches on its own keep-alive connection for ``seconds``: back to back (closed
-    loop, ``interval`` None: the server's throughput) or one batch every ``interval`` seconds from a random
-    offset (a steady fleet: the latency a phone sees when the server is not saturated)."""
-    import http.client
-
-    result = LoadResult()
-    lock = threading.Lock()
-    began = time.monotonic()
-    deadline = began + seconds
-    path = "/api/v1/driver/locations/"
-
-    def rider_loop(rider: Rider) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-        headers = {"Authorization": f"Token {rider.token}", "Content-Type": "application/json"}
-        next_at = began + (random.random() * interval if interval else 0)
-        while True:
-            if interval:
-                pause = next_at - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                next_at += interval
-            if time.monotonic() >= deadline:
-                break
-            body = bodies.next(rider.id)
-            started = time.perf_counter()
-            try:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                status = 0
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status == 202:
-                    result.latencies_ms.append(elapsed)
-                else:
-                    result.errors += 1
-        connection.close()
-
-    threads = [threading.Thread(target=rider_loop, args=(r,)) for r in riders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return result
+    """Every rider posts its batches to the GPS endpoint: see ``common.http_load``."""
+    clients = [Client(r.token, partial(bodies.next, r.id)) for r in riders]
+    return http_load(clients, path="/api/v1/driver/locations/", seconds=seconds, interval=interval, ok_status=202)
 
 
 def count_points() -> int:
@@ -257,13 +161,6 @@ def count_points() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM fleet_locationlog")
         return int(cursor.fetchone()[0])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def raw_copy_rate(riders: list[Rider], rows: int, clock: Clock) -> float:
@@ -334,40 +231,6 @@ def size_per_million() -> tuple[float, float]:
         table_bytes, index_bytes = (float(v) for v in cursor.fetchone())
     points = count_points()
     return table_bytes / points * 1e6 / 2**20, index_bytes / points * 1e6 / 2**20
-
-
-def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
-            "--log-level",
-            "warning",
-            "--keep-alive",
-            "30",
-        ],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-    )
-    import urllib.request
-
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.1)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise SystemExit("gunicorn did not answer /health/")
 
 
 def main() -> None:
