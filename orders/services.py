@@ -221,8 +221,10 @@ class IntakeResult:
 def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
     """Creates the partner's order, or returns the one already stored under its ``external_ref``.
 
-    The same ref with the same content is the same order (``created=False``: a retried push, 200 at the
-    API); with different content it is ``RefConflict`` (409), and nothing changes. Two pushes of one ref
+    The same ref with the same content from the same account is the same order (``created=False``: a
+    retried push, 200 at the API); with different content, or from another account (refs are unique across
+    partners, and one partner never reads another's order this way), it is ``RefConflict`` (409), and
+    nothing changes. Two pushes of one ref
     at the same moment make one order: the unique ``external_ref`` decides, the loser reads the winner's
     row. The CREATED event is written with it, and after commit ``order.changed`` goes to the city's
     dispatchers.
@@ -234,7 +236,7 @@ def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
         existing = Order.objects.select_related("city").filter(external_ref=intake.external_ref).first()
         if existing is None:  # the unique ref was not what failed: a real error
             raise
-        if existing.intake_hash != fingerprint:
+        if existing.intake_hash != fingerprint or existing.created_by_id != actor.pk:
             raise RefConflict(
                 f"An order with external_ref {intake.external_ref!r} exists with different content."
             ) from None

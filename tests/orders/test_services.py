@@ -120,6 +120,12 @@ def test_the_same_ref_with_other_content_is_a_conflict_and_changes_nothing(city,
     assert Order.objects.get().delivery_fee_paise == 4500
 
 
+def test_the_same_ref_from_another_partner_is_a_conflict_not_their_order(city, partner):
+    services.order_intake(intake=intake(), actor=partner)
+    with pytest.raises(services.RefConflict):
+        services.order_intake(intake=intake(), actor=UserFactory())
+
+
 def test_an_unknown_city_is_not_found(partner):
     with pytest.raises(services.NotFound):
         services.order_intake(intake=intake(city_code="ZZZ"), actor=partner)
