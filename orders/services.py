@@ -224,10 +224,9 @@ def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
     The same ref with the same content from the same account is the same order (``created=False``: a
     retried push, 200 at the API); with different content, or from another account (refs are unique across
     partners, and one partner never reads another's order this way), it is ``RefConflict`` (409), and
-    nothing changes. Two pushes of one ref
-    at the same moment make one order: the unique ``external_ref`` decides, the loser reads the winner's
-    row. The CREATED event is written with it, and after commit ``order.changed`` goes to the city's
-    dispatchers.
+    nothing changes. Two pushes of one ref at the same moment make one order: the unique ``external_ref``
+    decides, the loser reads the winner's row. The CREATED event is written with it, and after commit
+    ``order.changed`` goes to the city's dispatchers.
     """
     fingerprint = intake.fingerprint()
     try:
