@@ -1,5 +1,5 @@
-"""Events the orders app publishes, after commit: to dispatchers, to the rider's app, to the trip's tracking
-page, and the in-process ``order_delivered`` signal other apps subscribe to (the wallet posts earnings from it)."""
+"""Events the orders app publishes: after commit to dispatchers, the rider's app and the trip's tracking page;
+and the in-process ``order_delivered`` signal other apps subscribe to (the wallet posts earnings from it)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from django.dispatch import Signal
 from config.realtime import dispatch_group, order_track_group, publish, rider_group
 from orders.models import Order
 
-#: Sent once per delivery, after its commit, with ``order_id``, ``rider_id``, ``delivery_fee_paise`` and
-#: ``cod_amount_paise``. Receivers must be idempotent (keyed by the order): a replayed delivery event posts
-#: nothing new.
+#: Sent once per delivery INSIDE the delivery's transaction, with ``order_id``, ``rider_id``,
+#: ``delivery_fee_paise`` and ``cod_amount_paise``: a receiver's writes (the wallet's earning and COD postings)
+#: commit with the delivery or not at all, so no crash between the two can lose or double money. Receivers
+#: write through their own services, idempotently (keyed by the order), and raise to refuse the delivery.
 order_delivered = Signal()
 
 
@@ -37,8 +38,8 @@ def order_changed(order_id: int, previous_rider_id: int | None = None) -> None:
         publish(rider_group(rider_id), "order.changed", payload)  # type: ignore[arg-type]
 
 
-def order_delivered_send(order_id: int) -> None:
-    order = Order.objects.get(pk=order_id)
+def order_delivered_send(order: Order) -> None:
+    """Tells subscribers of a delivery; called inside its transaction (see ``order_delivered``)."""
     order_delivered.send(
         sender=Order,
         order_id=order.pk,

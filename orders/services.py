@@ -332,8 +332,8 @@ def order_rider_step(
     retry after a lost response). ACCEPTED takes the rider's pending offer (``OfferExpired`` once its time
     is up). DELIVERED needs proof, a photo or the order's OTP, and a position (the one sent, else the
     rider's last known) within ``ORDER_PROOF_MAX_DISTANCE_M`` of the drop; a photo whose own timestamp
-    falls outside the trip is refused. FAILED needs a reason code. After a delivery commits,
-    ``events.order_delivered`` is sent (the wallet posts the earning and any COD from it).
+    falls outside the trip is refused. FAILED needs a reason code. A delivery sends
+    ``events.order_delivered`` inside this transaction: the wallet's earning and COD postings commit with it.
     """
     now = now or timezone.now()
     order = locks.lock_order(order_id)
@@ -366,7 +366,7 @@ def order_rider_step(
         extra_fields=extra,
     )
     if step.status == S.DELIVERED:
-        transaction.on_commit(partial(events.order_delivered_send, order.pk))
+        events.order_delivered_send(order)
     return order
 
 

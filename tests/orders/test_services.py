@@ -252,22 +252,18 @@ def test_an_illegal_step_is_refused_naming_the_current_state():
         step(order, S.DELIVERED, otp=order.delivery_otp, lat=DROP[0], lon=DROP[1])
 
 
-def test_delivered_with_the_otp_at_the_drop_is_stored_and_the_wallet_is_told_once_after_commit(
-    django_capture_on_commit_callbacks,
-):
+def test_delivered_with_the_otp_at_the_drop_tells_the_wallet_once_inside_the_transaction():
     order = order_at(S.PICKED_UP, cod_amount_paise=25_000)
     heard = []
 
     def receiver(**kwargs):
+        assert connection.in_atomic_block  # the receiver's postings commit with the delivery
         heard.append({k: kwargs[k] for k in ("order_id", "rider_id", "delivery_fee_paise", "cod_amount_paise")})
 
     events.order_delivered.connect(receiver)
     try:
-        with django_capture_on_commit_callbacks(execute=True):
-            step(order, S.DELIVERED, otp=order.delivery_otp, lat=DROP[0] + 0.001, lon=DROP[1])
-            assert heard == []  # nothing before commit
-        with django_capture_on_commit_callbacks(execute=True):
-            step(order, S.DELIVERED, otp=order.delivery_otp)  # a retried request
+        step(order, S.DELIVERED, otp=order.delivery_otp, lat=DROP[0] + 0.001, lon=DROP[1])
+        step(order, S.DELIVERED, otp=order.delivery_otp)  # a retried request
     finally:
         events.order_delivered.disconnect(receiver)
 
@@ -277,6 +273,23 @@ def test_delivered_with_the_otp_at_the_drop_is_stored_and_the_wallet_is_told_onc
     assert heard == [
         {"order_id": order.pk, "rider_id": order.rider_id, "delivery_fee_paise": 4500, "cod_amount_paise": 25_000}
     ]
+
+
+def test_a_subscriber_refusing_the_delivery_rolls_it_back():
+    order = order_at(S.PICKED_UP)
+
+    def receiver(**kwargs):
+        raise services.RuleViolation("the wallet refused")
+
+    events.order_delivered.connect(receiver)
+    try:
+        with pytest.raises(services.RuleViolation):
+            step(order, S.DELIVERED, otp=order.delivery_otp, lat=DROP[0], lon=DROP[1])
+    finally:
+        events.order_delivered.disconnect(receiver)
+    order.refresh_from_db()
+    assert order.status == S.PICKED_UP
+    assert not order.events.exists()
 
 
 @pytest.mark.parametrize(
