@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -63,11 +64,24 @@ def publish(group: str, event_type: str, payload: dict[str, Any]) -> None:
 
     For synchronous callers only (a coroutine would block its own loop here: await the layer instead).
     """
-    message = {"type": event_type.replace(".", "_"), "event": event_type, "payload": json.loads(json.dumps(payload))}
+    publish_many([(group, event_type, payload)])
+
+
+def publish_many(events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+    """Sends several ``(group, event_type, payload)`` events in one hand-off to the publishing loop, where
+    they go out concurrently; waits for all of them and raises the first failure."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher.loop())
+    messages = [
+        (group, {"type": kind.replace(".", "_"), "event": kind, "payload": json.loads(json.dumps(payload))})
+        for group, kind, payload in events
+    ]
+
+    async def send_all() -> None:
+        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher.loop())
     try:
         future.result(timeout=PUBLISH_TIMEOUT_S)
     except TimeoutError:

@@ -67,6 +67,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Every 15 minutes: each rider's distance today and yesterday (portal time) from the location "
         "log, haversine between consecutive points, segments faster than 200 km/h left out (GPS glitches).",
     ),
+    Periodic(
+        task="orders.offers_expire_due",
+        crontab={"minute": "*"},
+        expires_s=50,
+        description="Every minute: pending order offers past their deadline expire and their orders go to the next "
+        "rider (the safety net under the per-offer orders.offer_expire task).",
+    ),
 )
 
 

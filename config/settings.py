@@ -276,6 +276,25 @@ PORTAL_PORT = env_int("PORTAL_PORT", 8000)
 ORDER_METADATA_MAX_BYTES = env_int("ORDER_METADATA_MAX_BYTES", 16 * 1024)
 ORDER_PROOF_MAX_DISTANCE_M = env_int("ORDER_PROOF_MAX_DISTANCE_M", 300)
 ORDER_PROOF_PHOTO_MAX_BYTES = env_int("ORDER_PROOF_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
+# Dispatch (orders.assignment): who gets an order's offer, and for how long.
+ORDER_AUTO_ASSIGN = env_bool("ORDER_AUTO_ASSIGN", True)
+ORDER_ASSIGN_RADIUS_KM = float(env_str("ORDER_ASSIGN_RADIUS_KM", "5"))
+ORDER_OFFER_TTL_S = env_int("ORDER_OFFER_TTL_S", 60)
+ORDER_MAX_OFFERS = env_int("ORDER_MAX_OFFERS", 5)
+RIDER_COD_LIMIT_PAISE = env_int("RIDER_COD_LIMIT_PAISE", 5_000 * 100)
+# Partner accounts: members of this auth group may call the partner order API (and see only their orders).
+PARTNER_GROUP = env_str("PARTNER_GROUP", "partners")
+API_RATE_LIMITS["partner"] = env_str("RATE_LIMIT_PARTNER", "3000/m")
+# Every field with the order's statuses shares one enum in the OpenAPI schema, named after them.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"OrderStatusEnum": "orders.models.OrderStatus"}
+# Wallet (amounts in paise): withdrawal limits, maker-checker threshold, who approves payouts, balance cache.
+WALLET_WITHDRAWAL_MIN_PAISE = env_int("WALLET_WITHDRAWAL_MIN_PAISE", 100 * 100)
+WALLET_WITHDRAWAL_MAX_PAISE = env_int("WALLET_WITHDRAWAL_MAX_PAISE", 50_000 * 100)
+WALLET_WITHDRAWAL_DAILY_CAP_PAISE = env_int("WALLET_WITHDRAWAL_DAILY_CAP_PAISE", 100_000 * 100)
+WALLET_DUAL_APPROVAL_ABOVE_PAISE = env_int("WALLET_DUAL_APPROVAL_ABOVE_PAISE", 10_000 * 100)
+FINANCE_GROUP = env_str("FINANCE_GROUP", "finance")
+WALLET_BALANCE_CACHE_TTL_S = env_int("WALLET_BALANCE_CACHE_TTL_S", 300)
+WALLET_STATEMENT_MAX_DAYS = env_int("WALLET_STATEMENT_MAX_DAYS", 366)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------
 

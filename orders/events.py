@@ -3,9 +3,11 @@ and the in-process ``order_delivered`` signal other apps subscribe to (the walle
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.dispatch import Signal
 
-from config.realtime import dispatch_group, order_track_group, publish, rider_group
+from config.realtime import dispatch_group, order_track_group, publish_many, rider_group
 from orders.models import Order
 
 #: Sent once per delivery INSIDE the delivery's transaction, with ``order_id``, ``rider_id``,
@@ -15,7 +17,8 @@ from orders.models import Order
 order_delivered = Signal()
 
 
-def order_payload(order: Order) -> dict[str, object]:
+def order_payload(order: Order) -> dict[str, Any]:
+    """What dispatchers, the rider and the tracking page are told of an order; JSON-ready."""
     return {
         "order_id": order.pk,
         "external_ref": order.external_ref,
@@ -27,15 +30,14 @@ def order_payload(order: Order) -> dict[str, object]:
     }
 
 
-def order_changed(order_id: int, previous_rider_id: int | None = None) -> None:
-    """Pushes the order's new state to the city's dispatchers, its tracking page, its rider, and the rider
-    who just lost it (a reassignment or an expired offer)."""
-    order = Order.objects.select_related("city").get(pk=order_id)
-    payload = order_payload(order)
-    publish(dispatch_group(order.city.code), "order.changed", payload)
-    publish(order_track_group(order.pk), "order.changed", payload)
-    for rider_id in {order.rider_id, previous_rider_id} - {None}:
-        publish(rider_group(rider_id), "order.changed", payload)  # type: ignore[arg-type]
+def order_changed(payload: dict[str, Any], previous_rider_id: int | None = None) -> None:
+    """Pushes an order's new state (``order_payload``, taken when it changed) to the city's dispatchers, its
+    tracking page, its rider, and the rider who just lost it (a reassignment or an expired offer): one
+    hand-off to the channel layer, no database read."""
+    groups = [dispatch_group(payload["city"]), order_track_group(payload["order_id"])]
+    groups += [rider_group(r) for r in (payload["rider_id"], previous_rider_id) if r is not None]
+    groups = list(dict.fromkeys(groups))  # the same rider twice is one group
+    publish_many([(group, "order.changed", payload) for group in groups])
 
 
 def order_delivered_send(order: Order) -> None:

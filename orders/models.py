@@ -69,7 +69,7 @@ class Order(models.Model):
     tracking_token = models.CharField(max_length=48, unique=True, default=new_tracking_token)
     is_flagged = models.BooleanField(default=False, help_text="Needs a dispatcher: no rider found in time.")
     offer_attempts = models.PositiveSmallIntegerField(
-        default=0, help_text="Offers made to riders so far (rejected or expired ones included)."
+        default=0, help_text="Offers riders rejected or let expire; at ORDER_MAX_OFFERS the order is flagged."
     )
     intake_hash = models.CharField(
         max_length=64,

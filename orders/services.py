@@ -174,7 +174,7 @@ def transition_apply(
         note=note[:255],
     )
     lost = previous_rider_id if previous_rider_id != order.rider_id else None
-    transaction.on_commit(partial(events.order_changed, order.pk, lost))
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost))
     return order
 
 
@@ -264,7 +264,12 @@ def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> Order:
         intake_hash=fingerprint,
     )
     OrderEvent.objects.create(order=order, from_status="", to_status=S.CREATED, actor_id=actor.pk)
-    transaction.on_commit(partial(events.order_changed, order.pk))
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order)))
+    if settings.ORDER_AUTO_ASSIGN:
+        from orders.assignment import assign_enqueue  # orders.assignment imports this module
+
+        # Robust: the order is committed whatever the broker says; a dispatcher can still assign it.
+        transaction.on_commit(partial(assign_enqueue, order.pk), robust=True)
     return order
 
 
@@ -383,8 +388,9 @@ def _proof_check(order: Order, rider_id: int, step: RiderStep, now: datetime) ->
     """Checks a delivery's proof and position; stores the photo or notes the OTP. Returns the fields set."""
     if step.photo is None and not step.otp:
         raise ProofRequired("DELIVERED needs proof: a photo of the delivery or the customer's OTP.")
-    if step.photo is None and step.otp != order.delivery_otp:
+    if step.otp and step.otp != order.delivery_otp:  # an OTP sent is checked, with a photo too
         raise WrongOtp("The delivery OTP does not match.")
+    extension = _photo_check(order, step.photo, now) if step.photo is not None else None
     position: LatLon | None = None
     if step.lat is not None and step.lon is not None:
         position = LatLon(step.lat, step.lon)
@@ -401,9 +407,9 @@ def _proof_check(order: Order, rider_id: int, step: RiderStep, now: datetime) ->
     if step.photo is None:
         order.proof_method = ProofMethod.OTP
         return ("proof_method",)
-    _photo_check(order, step.photo, now)
     order.proof_method = ProofMethod.PHOTO
-    order.proof_photo.save(step.photo.name or "proof.jpg", step.photo, save=False)
+    # Named by what the bytes are, never by the name the phone sent (a JPEG called x.html stays a .jpg).
+    order.proof_photo.save(f"proof{extension}", step.photo, save=False)
     return ("proof_method", "proof_photo")
 
 
@@ -413,7 +419,8 @@ _EXIF_TAKEN_AT, _EXIF_OFFSET = 0x9003, 0x9011
 _CLOCK_SLACK = timedelta(minutes=2)
 
 
-def _photo_check(order: Order, photo: UploadedFile, now: datetime) -> None:
+def _photo_check(order: Order, photo: UploadedFile, now: datetime) -> str:
+    """Size, type (by its bytes) and the camera's own time against the trip; returns the file extension."""
     if photo.size is not None and photo.size > settings.ORDER_PROOF_PHOTO_MAX_BYTES:
         raise PhotoTooLarge(f"The photo is larger than {settings.ORDER_PROOF_PHOTO_MAX_BYTES // (1024 * 1024)} MB.")
     kind = sniff_document(photo)
@@ -421,10 +428,11 @@ def _photo_check(order: Order, photo: UploadedFile, now: datetime) -> None:
         raise UnsupportedFile("The proof must be a JPEG, PNG or WebP photo.")
     taken_at = _photo_taken_at(photo)
     if taken_at is None:
-        return
+        return kind.extension
     trip_start = (order.picked_up_at or order.accepted_at or order.created_at) - _CLOCK_SLACK
     if not trip_start <= taken_at <= now + _CLOCK_SLACK:
         raise PhotoOutsideTrip("The photo was taken outside this trip; take one at the drop.")
+    return kind.extension
 
 
 def _photo_taken_at(photo: UploadedFile) -> datetime | None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
@@ -1221,6 +1222,9 @@ class DemoSeeder:
             )
             self.staff[username] = user
             new += created
+        # The partner account may call the partner order API: it is a member of the partners group.
+        partners, _ = Group.objects.get_or_create(name=settings.PARTNER_GROUP)
+        self.staff[PARTNER_USER[0]].groups.add(partners)
         self.created["staff users"] += new
         self.out(f"Ops and partner users: {new} created, {len(self.staff) - new} already there")
 

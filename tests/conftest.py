@@ -35,6 +35,12 @@ def _private_files_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _no_automatic_assignment_on_intake(settings):  # type: ignore[no-untyped-def]
+    """A new order queues no ``orders.assign`` task on the broker; tests of that hook turn it on."""
+    settings.ORDER_AUTO_ASSIGN = False
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     """Each test leaves no cache keys (sessions live there too) behind.
 

@@ -14,13 +14,17 @@ bounded, derandomized Hypothesis run (positive and negative data), and checks ev
   ``Retry-After`` on a 429).
 
 ``test_rider_api`` calls as an approved rider (``Authorization: Token <key>`` through Schemathesis's
-auth config), and the anonymous sign-up and sign-in. ``test_other_callers`` calls the driver endpoints
-as everyone else: no token, a generated (invalid) one, a staff user (no rider: 403), and a rider whose
-KYC is pending and who has no vehicle (422 on duty, 404 on vehicle).
+auth config), and the anonymous sign-up and sign-in. ``test_partner_api`` calls the partner order endpoints
+as a partner (a member of the partners group). ``test_other_callers`` calls every endpoint but sign-up and
+sign-in as everyone else: no token, a generated (invalid) one, a staff user (no rider: 403 on the driver
+endpoints, every order on the partner ones), and a rider whose KYC is pending and who has no vehicle (422
+on duty, 404 on vehicle).
 
 Generation is steered towards success paths a random string never reaches (``flatmap_*`` hooks): a
 valid new mobile, the city and a strong password for sign-up, the rider's real credentials for sign-in,
-existing document ids (own and another rider's) for the document detail. Schemathesis itself sends
+existing document ids (own and another rider's) for the document detail, existing order ids (the
+partner's orders in every status, the rider's offered and picked-up ones, another partner's) for every order
+path, and for order intake the city and fresh references. Schemathesis itself sends
 realistic file samples (PNG, JPEG, ZIP, ...) to the multipart upload, so uploads are created, refused by type
 and refused as duplicates. The database is not reset between examples: sign-ups use up mobiles, the
 rider goes on and off duty, documents pile up, and each of those answers (409, idempotent duty) is
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -60,8 +65,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from fleet.services import Point, location_points_record
+from orders.models import Order
 from riders.models import DutyStatus, KycDocument, KycStatus
 from tests.fleet.factories import CityFactory, VehicleFactory
+from tests.orders.factories import (
+    AssignedOrderFactory,
+    DeliveredOrderFactory,
+    OrderFactory,
+    OrderOfferFactory,
+    PartnerFactory,
+    PickedUpOrderFactory,
+)
 from tests.riders.factories import KycDocumentFactory, RiderFactory, UserFactory
 
 CHECKS = [
@@ -75,11 +90,13 @@ CHECKS = [
 SIGNUP = "/api/v1/auth/signup/"
 TOKEN = "/api/v1/auth/token/"
 DOCUMENT = "/api/v1/driver/kyc-documents/{document_id}/"
+ORDERS = "/api/v1/orders/"
 
 # Fixed keys and credentials: the schemas below are built at import time, before any test makes the users.
 RIDER_KEY = "5c4e3a7d0b1f2e6a9c8d7b6a5f4e3d2c1b0a9f8e"
 PENDING_KEY = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 STAFF_KEY = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233"
+PARTNER_KEY = "9a8b7c6d5e4f30211203f4e5d6c7b8a9f0e1d2c3"
 RIDER_MOBILE = "+919876500001"
 PASSWORD = "lantern-quartz-8812"
 
@@ -95,6 +112,9 @@ def _load(auth: dict[str, Any]) -> Any:
 # on ``request.node._nodeid`` (schemathesis 4.32.5), and the schema needs no database anyway.
 rider_schema = _load({"openapi": {"tokenAuth": {"api_key": f"Token {RIDER_KEY}"}}})
 caller_schema = _load({}).exclude(path_regex=r"^/api/v1/auth/")
+partner_schema = _load({"openapi": {"tokenAuth": {"api_key": f"Token {PARTNER_KEY}"}}}).include(
+    path_regex=r"^/api/v1/orders/"
+)
 
 SETTINGS = settings(
     deadline=None,
@@ -124,14 +144,41 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
 
 @rider_schema.hook
 def flatmap_path_parameters(context: Any, path_parameters: Any) -> st.SearchStrategy[Any]:
-    """Document ids that exist (the rider's own, and another rider's, which must be a 404) or generated ones."""
-    if not context.operation or context.operation.path != DOCUMENT or not isinstance(path_parameters, dict):
+    """Document and order ids that exist (the rider's own, and others', which must be a 404) or generated ones."""
+    return _existing_ids(context, path_parameters)
+
+
+def _existing_ids(context: Any, path_parameters: Any) -> st.SearchStrategy[Any]:
+    if not context.operation or not isinstance(path_parameters, dict):
         return st.just(path_parameters)
-    existing = sorted(KycDocument.objects.values_list("id", flat=True))
+    if context.operation.path == DOCUMENT:
+        name, existing = "document_id", sorted(KycDocument.objects.values_list("id", flat=True))
+    elif "{order_id}" in context.operation.path:
+        name, existing = "order_id", sorted(Order.objects.values_list("id", flat=True))
+    else:
+        return st.just(path_parameters)
     return st.one_of(
         st.just(path_parameters),
-        st.sampled_from(existing).map(lambda pk: {**path_parameters, "document_id": pk}),
+        st.sampled_from(existing).map(lambda pk: {**path_parameters, name: pk}),
     )
+
+
+@partner_schema.hook("flatmap_path_parameters")
+def partner_order_ids(context: Any, path_parameters: Any) -> st.SearchStrategy[Any]:
+    """Order ids that exist: the partner's own in every status, another partner's (a 404), or generated ones."""
+    return _existing_ids(context, path_parameters)
+
+
+@partner_schema.hook("flatmap_body")
+def partner_order_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
+    """Half the pushed orders in the real city with a fresh reference and valid amounts, so some are created
+    (201) and, when Schemathesis repeats one, answered from the store (200)."""
+    if not context.operation or context.operation.path != ORDERS or not isinstance(body, dict):
+        return st.just(body)
+    valid = st.integers(0, 10**9).map(
+        lambda n: {**body, "external_ref": f"ST-{n}", "city": "BLR", "delivery_fee": "45.00", "cod_amount": "0.00"}
+    )
+    return st.one_of(st.just(body), valid)
 
 
 @caller_schema.hook("flatmap_headers")
@@ -151,8 +198,14 @@ def caller_headers(context: Any, headers: Any) -> st.SearchStrategy[Any]:
 
 @pytest.fixture(autouse=True)
 def api_world(db: None, settings: Any) -> Iterator[None]:
-    """Who the generated requests meet: city BLR, riders, documents, staff; high rate limits."""
-    settings.API_RATE_LIMITS = {"anonymous": "100000/m", "driver": "100000/m", "login": "100000/m"}
+    """Who the generated requests meet: city BLR, riders, documents, staff, a partner and its orders; high rate
+    limits."""
+    settings.API_RATE_LIMITS = {
+        "anonymous": "100000/m",
+        "driver": "100000/m",
+        "login": "100000/m",
+        "partner": "100000/m",
+    }
     city = CityFactory(code="BLR", name="Bengaluru")
     rider = RiderFactory(
         mobile=RIDER_MOBILE,
@@ -170,6 +223,21 @@ def api_world(db: None, settings: Any) -> Iterator[None]:
     Token.objects.create(user=pending.user, key=PENDING_KEY)
     KycDocumentFactory(rider=pending)
     Token.objects.create(user=UserFactory(is_staff=True), key=STAFF_KEY)
+    partner = PartnerFactory()
+    Token.objects.create(user=partner, key=PARTNER_KEY)
+    # Orders in the states each order operation acts on: the partner's to read, assign, cancel, rate and
+    # track; the rider's offered and picked-up ones to step and decline; another partner's, a 404.
+    now = timezone.now()
+    OrderFactory(city=city, created_by=partner)
+    DeliveredOrderFactory(
+        city=city, created_by=partner, rider=rider, picked_up_at=now - timedelta(minutes=30), delivered_at=now
+    )
+    PickedUpOrderFactory(city=city, created_by=partner, rider=rider)
+    OrderOfferFactory(order=AssignedOrderFactory(city=city, created_by=partner, rider=rider))
+    OrderFactory(city=city, created_by=PartnerFactory())
+    location_points_record(
+        rider_id=rider.pk, points=[Point(now - timedelta(minutes=m), 12.97 + m / 1000, 77.59) for m in (25, 15, 5)]
+    )
 
     # The WSGI handler closes "old" connections around each request; in a test that would close the
     # connection holding the test's transaction. Django's test client disconnects them the same way.
@@ -202,6 +270,12 @@ def test_rider_api(case: Any) -> None:
     _call_and_validate(case)
 
 
+@partner_schema.parametrize()
+@settings(SETTINGS, max_examples=30)
+def test_partner_api(case: Any) -> None:
+    _call_and_validate(case)
+
+
 @caller_schema.parametrize()
 @settings(SETTINGS, max_examples=15)
 def test_other_callers(case: Any) -> None:
@@ -211,11 +285,14 @@ def test_other_callers(case: Any) -> None:
 OPERATIONS = [result.ok() for result in rider_schema.get_all_operations()]
 BODY_OPERATIONS = [operation for operation in OPERATIONS if operation.method.upper() in {"POST", "PUT", "PATCH"}]
 RIDER_AUTH = {"Authorization": f"Token {RIDER_KEY}"}
+PARTNER_AUTH = {"Authorization": f"Token {PARTNER_KEY}"}
 
 
 def _case(operation: Any, **headers: str) -> Any:
+    """A call the operation lets through to its body: the partner's token on partner paths, else the rider's."""
     path_parameters = {parameter.name: 1 for parameter in operation.path_parameters}
-    return operation.Case(path_parameters=path_parameters, headers={**RIDER_AUTH, **headers})
+    auth = PARTNER_AUTH if operation.path.startswith(ORDERS) else RIDER_AUTH
+    return operation.Case(path_parameters=path_parameters, headers={**auth, **headers})
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -67,7 +68,35 @@ def validated(serializer_class: type[serializers.Serializer], request: Request, 
 
 
 class IsStaff(BasePermission):
-    message = "Only staff and partner accounts may call this."
+    message = "Only staff accounts may call this."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def is_partner(user: Any) -> bool:
+    """A member of the auth group named by ``settings.PARTNER_GROUP``; asked once per request (kept on the user)."""
+    known = getattr(user, "_fleetops_is_partner", None)
+    if known is None:
+        known = bool(user.is_authenticated and user.groups.filter(name=settings.PARTNER_GROUP).exists())
+        user._fleetops_is_partner = known
+    return known
+
+
+class IsStaffOrPartner(BasePermission):
+    """Staff, or a partner account (``is_partner``). Partners act only on what they created; the views scope
+    their queries with ``partner_scope``."""
+
+    message = "Only staff accounts may call this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return bool(user.is_staff) or is_partner(user)
+
+
+def partner_scope(request: Request) -> int | None:
+    """Whose records the caller sees: None for staff (everyone's), else the caller's own user id."""
+    user = request.user
+    return None if user.is_staff else user.pk

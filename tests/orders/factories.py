@@ -1,9 +1,28 @@
+from datetime import timedelta
+
 import factory
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import OfferStatus, Order, OrderEvent, OrderOffer, OrderStatus
 from tests.fleet.factories import CityFactory
-from tests.riders.factories import RiderFactory
+from tests.riders.factories import RiderFactory, UserFactory
+
+
+class PartnerFactory(UserFactory):
+    """A partner account: a user in the ``PARTNER_GROUP`` group, not staff."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"partner{n}")
+
+    @factory.post_generation
+    def partner_group(self, create, extracted, **kwargs):
+        if create:
+            group, _ = Group.objects.get_or_create(name=settings.PARTNER_GROUP)
+            self.groups.add(group)
 
 
 class OrderFactory(factory.django.DjangoModelFactory):
@@ -29,6 +48,17 @@ class AssignedOrderFactory(OrderFactory):
     assigned_at = factory.LazyFunction(timezone.now)
 
 
+class AcceptedOrderFactory(AssignedOrderFactory):
+    status = OrderStatus.ACCEPTED
+    assigned_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=30))
+    accepted_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=25))
+
+
+class PickedUpOrderFactory(AcceptedOrderFactory):
+    status = OrderStatus.PICKED_UP
+    picked_up_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=20))
+
+
 class DeliveredOrderFactory(AssignedOrderFactory):
     status = OrderStatus.DELIVERED
     delivered_at = factory.LazyFunction(timezone.now)
@@ -40,3 +70,16 @@ class OrderEventFactory(factory.django.DjangoModelFactory):
 
     order = factory.SubFactory(OrderFactory)
     to_status = OrderStatus.CREATED
+
+
+class OrderOfferFactory(factory.django.DjangoModelFactory):
+    """A pending offer of an assigned order to its rider, made a minute ago, expiring in a minute."""
+
+    class Meta:
+        model = OrderOffer
+
+    order = factory.SubFactory(AssignedOrderFactory)
+    rider = factory.SelfAttribute("order.rider")
+    status = OfferStatus.PENDING
+    offered_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=1))
+    expires_at = factory.LazyAttribute(lambda offer: offer.offered_at + timedelta(minutes=2))

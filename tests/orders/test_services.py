@@ -342,6 +342,35 @@ def test_delivered_with_a_photo_taken_during_the_trip_stores_it_privately():
     assert order.proof_photo.read(3) == b"\xff\xd8\xff"
 
 
+def test_a_photo_is_stored_under_the_extension_of_its_bytes_not_its_name():
+    order = order_at(S.PICKED_UP)
+    photo = jpeg()
+    photo.name = "door.html"
+    step(order, S.DELIVERED, photo=photo, lat=DROP[0], lon=DROP[1])
+    order.refresh_from_db()
+    assert order.proof_photo.name.endswith(".jpg")
+
+
+def test_a_wrong_otp_is_refused_even_with_a_photo():
+    order = order_at(S.PICKED_UP)
+    with pytest.raises(services.WrongOtp):
+        step(
+            order,
+            S.DELIVERED,
+            photo=jpeg(),
+            otp="0000" if order.delivery_otp != "0000" else "1111",
+            lat=DROP[0],
+            lon=DROP[1],
+        )
+
+
+def test_an_oversize_photo_is_refused_for_its_size_before_the_position_is_judged(settings):
+    settings.ORDER_PROOF_PHOTO_MAX_BYTES = 100
+    order = order_at(S.PICKED_UP)
+    with pytest.raises(services.PhotoTooLarge):
+        step(order, S.DELIVERED, photo=jpeg(), lat=DROP[0] + 0.05, lon=DROP[1])
+
+
 def test_a_photo_without_a_timestamp_is_taken_on_its_own():
     order = order_at(S.PICKED_UP)
     assert step(order, S.DELIVERED, photo=jpeg(), lat=DROP[0], lon=DROP[1]).status == S.DELIVERED

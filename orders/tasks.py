@@ -1,0 +1,55 @@
+"""Celery tasks of the orders app: thin, named, each calls one service with ids.
+
+The per-order tasks run once per order or offer, so they keep no result (``ignore_result``): a row in the
+result backend for each would cost the database more than the task itself. Outcomes are in the orders' events.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+from redis.exceptions import RedisError
+
+from orders import assignment
+
+
+@shared_task(
+    name="orders.assign",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, RedisError),
+    retry_backoff=True,
+    max_retries=3,
+)
+def assign_task(order_id: int) -> int | None:
+    """The automatic assignment queued at intake and after a failed offer; returns the rider offered it.
+
+    Idempotent: an order no longer CREATED is left alone. Nobody eligible flags the order (no error).
+    """
+    result = assignment.order_assign_next(order_id=order_id)
+    return result.offer.rider_id if result is not None else None
+
+
+@shared_task(
+    name="orders.offer_expire",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def offer_expire_task(offer_id: int) -> bool:
+    """Idempotent: an offer already answered, withdrawn or expired is left alone."""
+    return assignment.offer_expire(offer_id=offer_id)
+
+
+@shared_task(
+    name="orders.offers_expire_due",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def offers_expire_due_task() -> int:
+    """Beat's safety net under ``orders.offer_expire``: idempotent like it."""
+    return assignment.offers_expire_due()
