@@ -68,8 +68,11 @@ def publish(group: str, event_type: str, payload: dict[str, Any]) -> None:
 
 
 def publish_many(events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-    """Sends several ``(group, event_type, payload)`` events in one hand-off to the publishing loop, where
-    they go out concurrently; waits for all of them and raises the first failure."""
+    """Sends several ``(group, event_type, payload)`` events in one hand-off to the publishing loop; waits for
+    all of them and raises the first failure.
+
+    One after another inside the loop, not gathered: with many threads publishing at once, concurrent sends
+    would each hold a connection of the layer's pool (redis-py's limit is 100) and fail past it."""
     layer = get_channel_layer()
     if layer is None or not events:
         return
@@ -79,7 +82,8 @@ def publish_many(events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
     ]
 
     async def send_all() -> None:
-        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+        for group, message in messages:
+            await layer.group_send(group, message)
 
     future = asyncio.run_coroutine_threadsafe(send_all(), _publisher.loop())
     try:

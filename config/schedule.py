@@ -74,6 +74,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Every minute: pending order offers past their deadline expire and their orders go to the next "
         "rider (the safety net under the per-offer orders.offer_expire task).",
     ),
+    Periodic(
+        task="wallet.reconcile",
+        crontab={"minute": "30", "hour": "1"},
+        expires_s=6 * 60 * 60,
+        description="Nightly: every rider's balance row against the sum of their ledger entries, in one SQL "
+        "aggregate; drift is recorded (admin: Balances > Reconciliation) and logged, never corrected.",
+    ),
 )
 
 

@@ -366,7 +366,7 @@ def _assign(
         if order.status == S.CREATED and not order.is_flagged:
             order.is_flagged = True
             order.save(update_fields=["is_flagged", "updated_at"])
-            transaction.on_commit(partial(events.order_changed, events.order_payload(order)))
+            transaction.on_commit(partial(events.order_changed, events.order_payload(order)), robust=True)
         return None
     offer = _offer_make(order, chosen, now, actor_id=actor_id)
     return AssignResult(order=order, offer=offer)

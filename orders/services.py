@@ -139,7 +139,8 @@ def transition_apply(
     The caller holds the order's row lock (``locks.lock_order``) inside its transaction. ``rider_id`` is
     the rider the order goes to (ASSIGNED); back to CREATED the rider is cleared. Writes the step's time,
     one ``OrderEvent`` (with the rider concerned and the position, if any) and, after commit, pushes
-    ``order.changed`` to dispatchers, the tracking page and the riders concerned. ``extra_fields`` are
+    ``order.changed`` to dispatchers, the tracking page and the riders concerned (robust: a channel-layer
+    failure is logged, never turned into an error of a transition that has committed). ``extra_fields`` are
     fields the caller changed on ``order`` that must be saved with it.
     """
     if to not in TRANSITIONS[order.status]:
@@ -174,7 +175,7 @@ def transition_apply(
         note=note[:255],
     )
     lost = previous_rider_id if previous_rider_id != order.rider_id else None
-    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost))
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost), robust=True)
     return order
 
 
@@ -264,7 +265,7 @@ def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> Order:
         intake_hash=fingerprint,
     )
     OrderEvent.objects.create(order=order, from_status="", to_status=S.CREATED, actor_id=actor.pk)
-    transaction.on_commit(partial(events.order_changed, events.order_payload(order)))
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order)), robust=True)
     if settings.ORDER_AUTO_ASSIGN:
         from orders.assignment import assign_enqueue  # orders.assignment imports this module
 

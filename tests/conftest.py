@@ -35,6 +35,13 @@ def _private_files_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+    """Argon2 costs ~0.1 s a hash by design; the suite hashes thousands (factories, sign-ups, sign-ins).
+    Production's hashers are what ``config/settings.py`` says; tests of hashing itself set them back."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _no_automatic_assignment_on_intake(settings):  # type: ignore[no-untyped-def]
     """A new order queues no ``orders.assign`` task on the broker; tests of that hook turn it on."""
     settings.ORDER_AUTO_ASSIGN = False

@@ -33,7 +33,7 @@ COD_TYPES = (EntryType.COD_COLLECTED, EntryType.COD_DEPOSIT)
 
 
 class LedgerEntry(models.Model):
-    """One posting. Never updated, never deleted: the database refuses both (``wallet/sql/ledger.sql``).
+    """One posting. Never updated, never deleted: the database refuses both (``wallet/sql/0001_ledger.sql``).
 
     The table is hash-partitioned by ``rider_id`` and its real primary key is ``(rider_id, id)``;
     Django is told ``id`` is the key so that admin works (the state and the database are split in
@@ -151,6 +151,7 @@ class Balance(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(wallet_paise__gte=0), name="balance_wallet_non_negative"),
         ]
+        permissions = [("record_cod_deposit", "Can record COD cash handed in by a rider")]
 
     def __str__(self) -> str:
         return f"balance of rider {self.rider_id}"
@@ -212,7 +213,66 @@ class WithdrawalRequest(models.Model):
                 condition=Q(status__in=["REQUESTED", "APPROVED"]),
             ),
             models.Index(fields=["rider", "-requested_at"], name="withdrawal_rider_requested_idx"),
+            models.Index(fields=["decided_at"], name="withdrawal_paid_idx", condition=Q(status="PAID")),
         ]
 
     def __str__(self) -> str:
         return f"withdrawal #{self.pk} of {self.amount_paise} paise by rider {self.rider_id}"
+
+
+class ReconciliationRun(models.Model):
+    """One pass of the nightly reconciliation: every rider's balance row against the sum of their entries."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    riders_checked = models.PositiveIntegerField(default=0)
+    entries_checked = models.BigIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(
+        default=0, help_text="Riders whose balance row disagreed with the ledger."
+    )
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconciliation of {self.started_at:%Y-%m-%d %H:%M}: {self.drift_count} drifting"
+
+
+class ReconciliationDrift(models.Model):
+    """A rider whose balance row did not equal the sum of their entries when a run looked.
+
+    Recorded, logged and shown in admin; never corrected by the system (a correction is a person's
+    decision, posted as a reversal or an adjustment). ``balance_*`` is null when the rider has entries
+    but no balance row.
+    """
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="drifts")
+    rider = models.ForeignKey("riders.Rider", on_delete=models.PROTECT, related_name="+")
+    balance_wallet_paise = models.BigIntegerField(null=True, blank=True)
+    ledger_wallet_paise = models.BigIntegerField()
+    balance_cod_paise = models.BigIntegerField(null=True, blank=True)
+    ledger_cod_paise = models.BigIntegerField()
+    balance_entry_count = models.BigIntegerField(null=True, blank=True)
+    ledger_entry_count = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["-run_id", "rider_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "rider"], name="reconciliation_drift_once_per_run")]
+        indexes = [models.Index(fields=["rider", "-run"], name="reconciliation_drift_rider_idx")]
+
+    def __str__(self) -> str:
+        return f"drift of rider {self.rider_id} in run {self.run_id}"
+
+    @property
+    def wallet_drift_paise(self) -> int | None:
+        """Balance minus ledger for the wallet account (None without a balance row)."""
+        if self.balance_wallet_paise is None:
+            return None
+        return self.balance_wallet_paise - self.ledger_wallet_paise
+
+    @property
+    def cod_drift_paise(self) -> int | None:
+        if self.balance_cod_paise is None:
+            return None
+        return self.balance_cod_paise - self.ledger_cod_paise
