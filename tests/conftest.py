@@ -47,6 +47,11 @@ def _no_automatic_assignment_on_intake(settings):  # type: ignore[no-untyped-def
     settings.ORDER_AUTO_ASSIGN = False
 
 
+#: Keys a SCAN call walks when clearing the cache (django-redis's default of 10 makes a shared Redis with a
+#: few thousand keys cost hundreds of round trips per test).
+SCAN_BATCH = 1000
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     """Each test leaves no cache keys (sessions live there too) behind.
@@ -54,7 +59,7 @@ def _clean_cache() -> Iterator[None]:
     Only this run's keys (the cache's key prefix) are deleted: a shared Redis keeps everything else.
     """
     yield
-    cache.delete_pattern("*")  # type: ignore[attr-defined]
+    cache.delete_pattern("*", itersize=SCAN_BATCH)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
