@@ -17,7 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
-PORT = 8099
+#: Override with BENCH_PORT / BENCH_CACHE_PREFIX to run two benchmarks side by side on one machine.
+PORT = int(os.environ.get("BENCH_PORT", "8099"))
 SECRET = "bench-only-secret-key-" + "x" * 40
 
 
@@ -44,7 +45,7 @@ def bench_env(database_url: str, redis_url: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "CACHE_KEY_PREFIX": "fleetops-bench",
+        "CACHE_KEY_PREFIX": os.environ.get("BENCH_CACHE_PREFIX", "fleetops-bench"),
         "DEBUG": "0",
         "SECRET_KEY": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
