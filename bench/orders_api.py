@@ -6,7 +6,7 @@ web server, concurrently.
 Uses DATABASE_URL / REDIS_URL like bench/ingest.py, in its own database ``<name>_orders_bench``. Seeds the
 partner accounts (members of the partners group, with API tokens) and a city, starts gunicorn (DEBUG=0,
 ``--workers`` sync workers) with automatic assignment off (intake alone is measured; dispatch has
-bench/dispatch.py), then:
+bench/assignment_bench.py), then:
 1. back to back: every partner posts new orders (each with its own ``external_ref``) as fast as
    the answers come, for ``--seconds``: orders created per second, p50/p95/p99 latency;
 2. steady: every partner posts one order a second: the latency a partner sees when the portal is not

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "riders",
     "orders",
     "wallet",
+    "dispatch",
+    "analytics",
 ]
 
 MIDDLEWARE = [

@@ -24,10 +24,12 @@ handler500 = "config.api.errors.json_server_error"
 urlpatterns = [
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("dispatch.urls")),
     path("api/v1/", include("riders.api.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/", include("wallet.api.urls")),
+    path("api/v1/", include("analytics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Any other /api/ path answers in the error shape, with DEBUG on too (handler404 covers only DEBUG off).

@@ -132,7 +132,7 @@ def _riders_judged(order: Order, now: datetime) -> QuerySet[Any, Any]:
 # The hot path of automatic assignment, as one statement: every rule of ``_unavailable_reason`` (which judges
 # the ORM's ``_riders_judged``) over the GEO candidates, nearest first, locking the first eligible rider in
 # distance order. Written out rather than built with the ORM: building and compiling that queryset cost 4.5 ms
-# a call, a quarter of the latency budget (bench/dispatch.py). A test (``the eligibility query agrees with the
+# a call, a quarter of the latency budget (bench/assignment_bench.py). A test (``the eligibility query agrees with the
 # rules rider by rider``) holds the two forms in step. Hours of service are ``riders.selectors``' overlap sum
 # (``_on_duty_within``); COD cash held is ``wallet.selectors.rider_cod_held_paise``. The candidates' ids are
 # also given as ``r.id = ANY(...)`` so the planner starts from the primary key whatever its statistics say.

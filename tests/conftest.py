@@ -13,15 +13,21 @@ from django.test.utils import override_settings
 
 @pytest.fixture(autouse=True, scope="session")
 def _own_cache_key_space() -> Iterator[None]:
-    """This run's cache keys (sessions, rate-limit counters, idempotency keys) under a prefix of its own.
+    """This run's cache keys (sessions, rate-limit counters, idempotency keys) and channel-layer groups under a
+    prefix of its own.
 
     Test runs sharing one Redis then never see, count or delete each other's keys.
     """
+    suffix = f"-test-{uuid.uuid4().hex[:8]}"
     caches = {
-        alias: {**config, "KEY_PREFIX": f"{config.get('KEY_PREFIX', '')}-test-{uuid.uuid4().hex[:8]}"}
+        alias: {**config, "KEY_PREFIX": config.get("KEY_PREFIX", "") + suffix}
         for alias, config in django_settings.CACHES.items()
     }
-    with override_settings(CACHES=caches):
+    layers = {
+        alias: {**layer, "CONFIG": {**layer["CONFIG"], "prefix": layer["CONFIG"].get("prefix", "asgi") + suffix}}
+        for alias, layer in django_settings.CHANNEL_LAYERS.items()
+    }
+    with override_settings(CACHES=caches, CHANNEL_LAYERS=layers):
         yield
 
 

@@ -2,7 +2,7 @@
 riders in one city, one caller at a time and from concurrent clients, and a check that no rider was given
 more orders than the vehicle carries.
 
-    .venv/bin/python bench/dispatch.py [--riders 5000] [--latency-orders 1000] [--orders 3000] [--clients 3]
+    .venv/bin/python bench/assignment_bench.py [--riders 5000] [--latency-orders 1000] [--orders 3000] [--clients 3]
 
 Uses DATABASE_URL / REDIS_URL like bench/ingest.py, in its own database ``<name>_dispatch_bench`` (created
 and migrated on first use) and its own cache key prefix, so the portal's data and live map are never touched;
