@@ -22,10 +22,16 @@ PREFIX = "fleetops."
 @dataclass(frozen=True)
 class Periodic:
     task: str
-    crontab: dict[str, str]
     expires_s: int = field(metadata={"why": "a run that could not start in time is dropped, not piled up"})
     description: str = ""
     queue: str | None = None
+    #: Either a crontab (portal time; minute granularity) or an interval in seconds.
+    crontab: dict[str, str] | None = None
+    every_s: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.crontab is None) == (self.every_s is None):
+            raise ValueError(f"{self.task}: give a crontab or every_s, not both or neither")
 
     @property
     def name(self) -> str:
@@ -69,10 +75,10 @@ SCHEDULE: tuple[Periodic, ...] = (
     ),
     Periodic(
         task="orders.offers_expire_due",
-        crontab={"minute": "*"},
-        expires_s=50,
-        description="Every minute: pending order offers past their deadline expire and their orders go to the next "
-        "rider (the safety net under the per-offer orders.offer_expire task).",
+        every_s=5,
+        expires_s=4,
+        description="Every 5 seconds: pending order offers past their deadline expire and their orders go to the "
+        "next rider.",
     ),
     Periodic(
         task="wallet.reconcile",
@@ -82,6 +88,26 @@ SCHEDULE: tuple[Periodic, ...] = (
         "aggregate; drift is recorded (admin: Balances > Reconciliation) and logged, never corrected.",
     ),
 )
+
+
+def timing(apps: Any, entry: Periodic) -> dict[str, Any]:
+    """The ``PeriodicTask`` fields that say when ``entry`` runs: its crontab or its interval schedule (found or
+    created), the other None."""
+    if entry.every_s is not None:
+        interval, _ = apps.get_model("django_celery_beat", "IntervalSchedule").objects.get_or_create(
+            every=entry.every_s, period="seconds"
+        )
+        return {"interval": interval, "crontab": None}
+    assert entry.crontab is not None
+    crontab, _ = apps.get_model("django_celery_beat", "CrontabSchedule").objects.get_or_create(
+        minute=entry.crontab.get("minute", "*"),
+        hour=entry.crontab.get("hour", "*"),
+        day_of_week=entry.crontab.get("day_of_week", "*"),
+        day_of_month=entry.crontab.get("day_of_month", "*"),
+        month_of_year=entry.crontab.get("month_of_year", "*"),
+        timezone=settings.TIME_ZONE,
+    )
+    return {"crontab": crontab, "interval": None}
 
 
 def sync_schedule(apps: Any = None, **kwargs: Any) -> int:
@@ -96,7 +122,6 @@ def sync_schedule(apps: Any = None, **kwargs: Any) -> int:
         from django.apps import apps as global_apps
 
         apps = global_apps
-    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
     task_model = apps.get_model("django_celery_beat", "PeriodicTask")
     marker_model = apps.get_model("django_celery_beat", "PeriodicTasks")
 
@@ -106,18 +131,10 @@ def sync_schedule(apps: Any = None, **kwargs: Any) -> int:
         for entry in SCHEDULE:
             if entry.name in known:
                 continue
-            crontab, _ = crontab_model.objects.get_or_create(
-                minute=entry.crontab.get("minute", "*"),
-                hour=entry.crontab.get("hour", "*"),
-                day_of_week=entry.crontab.get("day_of_week", "*"),
-                day_of_month=entry.crontab.get("day_of_month", "*"),
-                month_of_year=entry.crontab.get("month_of_year", "*"),
-                timezone=settings.TIME_ZONE,
-            )
             task_model.objects.create(
                 name=entry.name,
                 task=entry.task,
-                crontab=crontab,
+                **timing(apps, entry),
                 expire_seconds=entry.expires_s,
                 queue=entry.queue,
                 description=entry.description,

@@ -3,6 +3,7 @@ and the in-process ``order_delivered`` signal other apps subscribe to (the walle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.dispatch import Signal
@@ -30,14 +31,19 @@ def order_payload(order: Order) -> dict[str, Any]:
     }
 
 
-def order_changed(payload: dict[str, Any], previous_rider_id: int | None = None) -> None:
+def order_changed(
+    payload: dict[str, Any],
+    previous_rider_id: int | None = None,
+    also: Sequence[tuple[str, str, dict[str, Any]]] = (),
+) -> None:
     """Pushes an order's new state (``order_payload``, taken when it changed) to the city's dispatchers, its
-    tracking page, its rider, and the rider who just lost it (a reassignment or an expired offer): one
-    hand-off to the channel layer, no database read."""
+    tracking page, its rider, and the rider who just lost it (a reassignment or an expired offer), then the
+    ``also`` events that came with the change (an assignment's offer): one hand-off to the channel layer,
+    no database read."""
     groups = [dispatch_group(payload["city"]), order_track_group(payload["order_id"])]
     groups += [rider_group(r) for r in (payload["rider_id"], previous_rider_id) if r is not None]
     groups = list(dict.fromkeys(groups))  # the same rider twice is one group
-    publish_many([(group, "order.changed", payload) for group in groups])
+    publish_many([*((group, "order.changed", payload) for group in groups), *also])
 
 
 def order_delivered_send(order: Order) -> None:

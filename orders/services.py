@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -133,6 +134,7 @@ def transition_apply(
     lon: float | None = None,
     note: str = "",
     extra_fields: tuple[str, ...] = (),
+    also_publish: Sequence[tuple[str, str, dict[str, Any]]] = (),
 ) -> Order:
     """Moves a locked order to ``to``; raises ``IllegalTransition`` naming its current status.
 
@@ -140,8 +142,9 @@ def transition_apply(
     the rider the order goes to (ASSIGNED); back to CREATED the rider is cleared. Writes the step's time,
     one ``OrderEvent`` (with the rider concerned and the position, if any) and, after commit, pushes
     ``order.changed`` to dispatchers, the tracking page and the riders concerned (robust: a channel-layer
-    failure is logged, never turned into an error of a transition that has committed). ``extra_fields`` are
-    fields the caller changed on ``order`` that must be saved with it.
+    failure is logged, never turned into an error of a transition that has committed), with the caller's
+    ``also_publish`` events in the same hand-off. ``extra_fields`` are fields the caller changed on
+    ``order`` that must be saved with it.
     """
     if to not in TRANSITIONS[order.status]:
         raise IllegalTransition(order.status, to)
@@ -175,7 +178,7 @@ def transition_apply(
         note=note[:255],
     )
     lost = previous_rider_id if previous_rider_id != order.rider_id else None
-    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost), robust=True)
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost, also_publish), robust=True)
     return order
 
 

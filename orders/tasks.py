@@ -39,7 +39,9 @@ def assign_task(order_id: int) -> int | None:
     max_retries=3,
 )
 def offer_expire_task(offer_id: int) -> bool:
-    """Idempotent: an offer already answered, withdrawn or expired is left alone."""
+    """One offer's expiry. Nothing schedules it any more (the sweep below expires offers); it stays registered
+    so that messages a previous release queued for a deadline still run. Idempotent: an offer already
+    answered, withdrawn or expired is left alone."""
     return assignment.offer_expire(offer_id=offer_id)
 
 
@@ -51,5 +53,5 @@ def offer_expire_task(offer_id: int) -> bool:
     max_retries=3,
 )
 def offers_expire_due_task() -> int:
-    """Beat's safety net under ``orders.offer_expire``: idempotent like it."""
+    """Beat's offer expiry, every few seconds (``assignment.offers_expire_due``); idempotent."""
     return assignment.offers_expire_due()

@@ -1,6 +1,8 @@
 """The periodic schedule lives in code, is registered in django-celery-beat by a migration, and what ops
 change there survives later migrates."""
 
+from importlib import import_module
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -16,7 +18,7 @@ def test_every_scheduled_task_is_registered_in_beat_after_migrate():
     for entry in SCHEDULE:
         task = PeriodicTask.objects.get(name=entry.name)
         assert task.task == entry.task
-        assert task.crontab is not None
+        assert task.crontab is not None if entry.crontab else task.interval.every == entry.every_s
         assert task.expire_seconds == entry.expires_s
 
 
@@ -60,3 +62,15 @@ def test_entries_removed_from_code_are_disabled():
     )
     assert sync_schedule() == 1
     assert PeriodicTask.objects.get(name="fleetops.gone.task").enabled is False
+
+
+def test_the_offer_sweep_migration_re_times_the_entry_a_database_registered_every_minute():
+    migration = import_module("orders.migrations.0005_offer_expiry_sweep_every_five_seconds")
+    every_minute = CrontabSchedule.objects.create(minute="*")
+    PeriodicTask.objects.filter(name=migration.NAME).update(crontab=every_minute, interval=None, expire_seconds=50)
+    state = MigrationExecutor(connection).loader.project_state(("orders", "0005_offer_expiry_sweep_every_five_seconds"))
+
+    migration.every_five_seconds(state.apps, None)
+
+    task = PeriodicTask.objects.get(name=migration.NAME)
+    assert (task.interval.every, task.interval.period, task.crontab, task.expire_seconds) == (5, "seconds", None, 4)

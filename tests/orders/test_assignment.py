@@ -13,6 +13,7 @@ from channels.layers import channel_layers, get_channel_layer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from config.celery import app as celery_app
 from config.errors import NotFound
@@ -664,20 +665,23 @@ def test_a_pending_offer_can_be_pushed_again_and_an_answered_one_is_not(city):
     assert (message["event"], message["payload"]["offer_id"]) == ("order.offered", offer.pk)
 
 
-def test_an_offer_schedules_its_own_expiry_at_its_deadline(city, django_capture_on_commit_callbacks, monkeypatch):
+def test_an_offer_sends_no_task_of_its_own(city, django_capture_on_commit_callbacks, monkeypatch):
+    """The sweep expires offers; an assignment spends nothing on Celery."""
     rider_at(city, 0.25)
-    scheduled: list[dict] = []
-    monkeypatch.setattr(offer_expire_task, "apply_async", lambda **kwargs: scheduled.append(kwargs))
+    sent: list[object] = []
+    monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(offer_expire_task, "apply_async", lambda *args, **kwargs: sent.append(args))
 
     with django_capture_on_commit_callbacks(execute=True):
-        offer = auto(order_in(city)).offer
-        assert scheduled == []
+        auto(order_in(city))
 
-    assert scheduled == [{"args": (offer.pk,), "eta": offer.expires_at}]
+    assert sent == []
 
 
-def test_the_expiry_sweep_runs_every_minute_and_every_task_is_registered():
+def test_the_expiry_sweep_runs_every_five_seconds_and_every_task_is_registered():
     celery_app.loader.import_default_modules()
     entry = next(e for e in SCHEDULE if e.task == "orders.offers_expire_due")
-    assert (entry.crontab, entry.expires_s) == ({"minute": "*"}, 50)
+    assert (entry.every_s, entry.crontab, entry.expires_s) == (5, None, 4)
+    task = PeriodicTask.objects.get(name=entry.name)
+    assert (task.interval.every, task.interval.period, task.crontab) == (5, "seconds", None)
     assert {"orders.assign", "orders.offer_expire", "orders.offers_expire_due"} <= set(celery_app.tasks)
