@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "wallet",
     "dispatch",
     "analytics",
+    "auditlog",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",  # the signed-in user is the actor of audit entries
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -206,6 +209,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- Audit log (django-auditlog): admin and API changes to riders, KYC documents and payouts, with who, when
+# and each field before and after. Duty changes are left out (the duty log records them); the document
+# number is masked. Bulk updates (``QuerySet.update``) send no signals and are not in it.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "riders.rider", "exclude_fields": ["duty_status", "duty_changed_at", "created_at", "updated_at"]},
+    {"model": "riders.kycdocument", "mask_fields": ["number"]},
+    {"model": "wallet.withdrawalrequest"},
+)
 
 # --- Files ----------------------------------------------------------------------------------------
 

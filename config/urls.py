@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from access.views import staff_login
 from config.api.errors import json_not_found
 
 
@@ -23,6 +24,8 @@ handler500 = "config.api.errors.json_server_error"
 
 urlpatterns = [
     path("health/", health, name="health"),
+    # The admin's own login, throttled (the dashboard's login too: LOGIN_URL is this page).
+    path("admin/login/", staff_login, name="staff-login"),
     path("admin/", admin.site.urls),
     path("", include("dispatch.urls")),
     path("api/v1/", include("riders.api.urls")),
