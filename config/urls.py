@@ -1,19 +1,13 @@
 """Root URLconf: admin, API, schema, health."""
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access.views import staff_login
+from config import health
 from config.api.errors import json_not_found
-
-
-def health(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers; touches no database, cache or broker."""
-    return JsonResponse({"status": "ok"})
-
 
 admin.site.site_header = "FleetOps operations"
 admin.site.site_title = "FleetOps"
@@ -23,7 +17,8 @@ handler404 = "config.api.errors.json_not_found"
 handler500 = "config.api.errors.json_server_error"
 
 urlpatterns = [
-    path("health/", health, name="health"),
+    path("health/", health.health, name="health"),
+    path("health/ready/", health.ready, name="health-ready"),
     # The admin's own login, throttled (the dashboard's login too: LOGIN_URL is this page).
     path("admin/login/", staff_login, name="staff-login"),
     path("admin/", admin.site.urls),
