@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("fleetops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The request id of whoever queued a task is the task's while it runs; slow statements are logged in workers too.
+from config.logging import connect_signals  # noqa: E402
+
+connect_signals()
