@@ -118,7 +118,8 @@ def rider_kyc_reject(*, rider_ids: Iterable[int], reviewer: Actor, reason: str) 
 
 @transaction.atomic(durable=True)
 def rider_suspend(*, rider_ids: Iterable[int], actor: Actor, reason: str) -> int:
-    """Suspends active riders with a reason and takes them off duty. Returns how many changed.
+    """Suspends active riders with a reason, takes them off duty and revokes their API tokens (the app is
+    signed out; signing in again works, for the rider to see the suspension). Returns how many changed.
 
     Locks the riders (``locks.lock_riders``).
     """
@@ -132,6 +133,7 @@ def rider_suspend(*, rider_ids: Iterable[int], actor: Actor, reason: str) -> int
         rider.status = RiderStatus.SUSPENDED
         rider.suspension_reason = reason
         rider.save(update_fields=["status", "suspension_reason", "duty_status", "duty_changed_at", "updated_at"])
+    rider_token_revoke(user_ids=[rider.user_id for rider in changed])
     _live_withdraw_after_commit(ended)
     return len(changed)
 
@@ -219,6 +221,13 @@ def rider_token_issue(*, mobile: str, password: str) -> tuple[Rider, str]:
         raise AccountClosed("This rider account has been closed.")
     token, _ = Token.objects.get_or_create(user=rider.user)
     return rider, token.key
+
+
+def rider_token_revoke(*, user_ids: Iterable[int]) -> int:
+    """Deletes the users' API tokens (a sign-out, a suspension): the next request with one is a 401. Returns
+    how many were deleted. Tokens are read from the database on every request, so nothing is cached to clear."""
+    deleted, _ = Token.objects.filter(user_id__in=list(user_ids)).delete()
+    return deleted
 
 
 def rider_api_token(*, rider_id: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
@@ -11,9 +11,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from config.api.pagination import CursorPage
 from config.api.parsers import JSONParser
@@ -101,11 +102,36 @@ class TokenApi(ApiView):
         mobile = serializers.CharField(max_length=20)
         password = serializers.CharField(write_only=True, max_length=128)
 
+    def get_authenticators(self) -> list[Any]:
+        """Signing in needs no token; signing out (DELETE) is done with the token it revokes."""
+        if self._signing_out():
+            # DRF's settings import the classes; mypy sees their dotted names
+            return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]  # type: ignore[operator]
+        return []
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAuthenticated()] if self._signing_out() else [AllowAny()]
+
+    def _signing_out(self) -> bool:
+        # The schema generator asks with no request, per operation with its method.
+        request = getattr(self, "request", None)
+        return getattr(request, "method", None) == "DELETE"
+
     @extend_schema(request=Input, responses={200: TokenOut}, summary="Sign in: mobile and password to a token")
     def post(self, request: Request) -> Response:
         data = validated(self.Input, request)
         rider, token = services.rider_token_issue(**data)
         return Response({"token": token, "rider": RiderOut(selectors.rider_profile(rider_id=rider.pk)).data})
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Sign out: revoke this token",
+        description="The token sent is deleted; every later request with it is a 401. Sign in again for a new one.",
+    )
+    def delete(self, request: Request) -> Response:
+        services.rider_token_revoke(user_ids=[cast(int, request.user.pk)])  # IsAuthenticated: a saved user
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ProfileApi(ApiView):
