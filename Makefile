@@ -26,7 +26,7 @@ define install
 	fi
 endef
 
-.PHONY: run test services lint deps deps-dev
+.PHONY: run test services lint deps deps-dev loadtest
 
 run: deps
 	@$(PY) -m config.launcher run $(ARGS)
@@ -40,6 +40,20 @@ services: deps
 lint: deps-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
+
+# A load-test scenario against a running portal (light, medium, heavy, stress, spike): see loadtest/run.py.
+SCENARIO ?= light
+HOST ?= http://127.0.0.1:8000
+LOAD_VENV := .venv-load
+loadtest: deps
+	@test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
+	@want=$$($(HASH) requirements-load.txt); stamp=$(LOAD_VENV)/.requirements-load.txt.sha256; \
+	if [ "$$want" != "$$(cat $$stamp 2>/dev/null)" ]; then \
+		echo "requirements-load.txt: installing into $(LOAD_VENV) ..."; \
+		$(LOAD_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-load.txt \
+			&& echo "$$want" > $$stamp; \
+	fi
+	$(PY) loadtest/run.py $(SCENARIO) --host $(HOST) --locust-python $(LOAD_VENV)/bin/python $(if $(TIME),--time $(TIME),)
 
 deps: $(PY)
 	$(call install,requirements.txt,requirements.txt)
