@@ -95,7 +95,7 @@ class Driver(HttpUser):
 
     def step(self, order: dict[str, Any]) -> None:
         url = f"/api/v1/driver/orders/{order['id']}/status/"
-        name = "POST /driver/orders/{id}/status/"
+        name = "/driver/orders/{id}/status/"
         status = order["status"]
         if status == "ASSIGNED":
             lat, lon = order["pickup"]["lat"], order["pickup"]["lon"]
