@@ -79,7 +79,8 @@ def slow_query_logger(execute: Callable[..., Any], sql: str, params: Any, many: 
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000
         if elapsed_ms >= settings.SLOW_QUERY_MS:
-            queries_logger.warning("slow query", extra={"duration_ms": round(elapsed_ms, 1), "sql": sql[:2000]})
+            text = sql if isinstance(sql, str) else repr(sql)  # psycopg's composed SQL (DDL) is not a str
+            queries_logger.warning("slow query", extra={"duration_ms": round(elapsed_ms, 1), "sql": text[:2000]})
 
 
 def install_slow_query_logger(sender: Any, connection: Any, **kwargs: Any) -> None:

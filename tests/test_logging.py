@@ -97,3 +97,13 @@ def test_the_request_id_travels_into_the_tasks_a_request_queues(settings):
     assert seen_request_id.apply(headers={"request_id": "req-into-task-01"}).get() == "req-into-task-01"
     with celery_app.connection_for_write() as conn:
         conn.default_channel.queue_purge("tests-request-id")
+
+
+def test_a_slow_composed_statement_is_logged_too(settings, caplog):
+    from psycopg import sql
+
+    settings.SLOW_QUERY_MS = 0
+    fleet_logging.install_slow_query_logger(None, connection)
+    with caplog.at_level(logging.WARNING, logger="fleetops.queries"), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT 1 FROM {}").format(sql.Identifier("django_migrations")))
+    assert any("django_migrations" in r.sql for r in caplog.records if r.name == "fleetops.queries")
