@@ -64,7 +64,7 @@ def view_refresh(*, view: MaterializedView, concurrently: bool = True) -> Refres
     anyway); the lock dies with its transaction or connection, so a crashed worker leaves nothing to clean up.
     ``CONCURRENTLY`` (the default) builds the new contents next to the old and swaps the differences in:
     readers keep reading the old rows throughout, never blocked. Waiting for a table lock (a migration, a
-    manual ``REFRESH``) is bounded by ``ANALYTICS_REFRESH_LOCK_TIMEOUT_S``: the error is an
+    manual ``REFRESH``) is bounded by ``ANALYTICS_REFRESH_LOCK_TIMEOUT_MS``: the error is an
     ``OperationalError`` the task retries. A refresh slower than ``ANALYTICS_SLOW_REFRESH_S`` is logged as a
     warning with its duration.
 
@@ -77,7 +77,9 @@ def view_refresh(*, view: MaterializedView, concurrently: bool = True) -> Refres
         if not cursor.fetchone()[0]:
             logger.info("refresh of %s skipped: another refresh of it is running", view.value)
             return RefreshResult(view.value, refreshed=False, duration_ms=0.0, concurrently=concurrently)
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.ANALYTICS_REFRESH_LOCK_TIMEOUT_S}s"])
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{settings.ANALYTICS_REFRESH_LOCK_TIMEOUT_MS}ms"]
+        )
         concurrently = _refresh(cursor, view, concurrently=concurrently)
     transaction.on_commit(partial(cache.view_invalidate, view))
     duration_ms = (time.perf_counter() - started) * 1000

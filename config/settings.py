@@ -315,7 +315,7 @@ WALLET_STATEMENT_MAX_DAYS = env_int("WALLET_STATEMENT_MAX_DAYS", 366)
 # Analytics (materialized views refreshed by beat; cached reads): a refresh slower than this is logged as a
 # warning; an order delivered within ANALYTICS_ON_TIME_MINUTES of its creation counts as on time.
 ANALYTICS_SLOW_REFRESH_S = float(env_str("ANALYTICS_SLOW_REFRESH_S", "5"))
-ANALYTICS_REFRESH_LOCK_TIMEOUT_S = env_int("ANALYTICS_REFRESH_LOCK_TIMEOUT_S", 10)
+ANALYTICS_REFRESH_LOCK_TIMEOUT_MS = env_int("ANALYTICS_REFRESH_LOCK_TIMEOUT_MS", 10_000)
 ANALYTICS_ON_TIME_MINUTES = env_int("ANALYTICS_ON_TIME_MINUTES", 45)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------

@@ -35,6 +35,7 @@ def _params(serializer_class: type[serializers.Serializer], request: Request) ->
 class DashboardStatsApi(ApiView):
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
+    error_statuses = (400,)  # an unknown city or a bad limit
 
     class Params(serializers.Serializer):
         city = CityCodeParam()
@@ -56,6 +57,7 @@ class DashboardStatsApi(ApiView):
 class LeaderboardApi(ApiView):
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
+    error_statuses = (400,)  # an unknown city or a bad limit
 
     class Params(serializers.Serializer):
         city = CityCodeParam()

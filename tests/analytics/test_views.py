@@ -179,6 +179,7 @@ def test_rider_performance_fixture_covers_every_rate(world):
     assert row.acceptance_rate == pytest.approx(1 / 3)
     assert row.on_duty_s_7d == pytest.approx(2 * 3600, abs=5)
     late = RiderPerformanceSummary.objects.get(rider=off_duty)
-    assert (late.failed_orders, late.on_time_rate) == (1, pytest.approx(2 / 4))  # the 70-minute and the 2-hour deliveries are late
+    # Late: the 70-minute and the 2-hour deliveries.
+    assert (late.failed_orders, late.on_time_rate) == (1, pytest.approx(2 / 4))
     assert late.on_duty_s_7d == pytest.approx(24 * 3600, abs=5)
     assert late.on_duty_s_30d == pytest.approx(48 * 3600, abs=5)
