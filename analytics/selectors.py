@@ -10,6 +10,19 @@ from typing import Any
 
 from analytics.cache import Cached, view_cached
 from analytics.models import DashboardStats, MaterializedView, RiderLeaderboard, RiderPerformanceSummary
+from config.errors import BadRequest
+from fleet import selectors as fleet_selectors
+
+
+class UnknownCity(BadRequest):
+    code = "unknown_city"
+
+
+def _ensure_city(city_code: str) -> None:
+    """Asked only when a view has no row for the code, so a cached read costs no city lookup."""
+    if fleet_selectors.city_active(code=city_code) is None:
+        raise UnknownCity("No active city has this code.")
+
 
 STATS_FIELDS = (
     "city_code",
@@ -69,12 +82,16 @@ def _stats_empty(city_code: str) -> dict[str, Any]:
 
 def _stats_load(city_code: str) -> dict[str, Any]:
     row = DashboardStats.objects.filter(city_code=city_code).values(*STATS_FIELDS).first()
-    return row if row is not None else _stats_empty(city_code)
+    if row is None:
+        _ensure_city(city_code)
+        return _stats_empty(city_code)
+    return row
 
 
 def dashboard_stats_read(*, city_code: str) -> Cached:
     """The city's row of ``analytics_dashboard_stats`` (``city_code`` as stored: upper case), cached until the
-    next refresh; ``hit`` says whether Redis had it."""
+    next refresh; ``hit`` says whether Redis had it. ``UnknownCity`` for a code no active city has (a code is
+    only ever cached after its row was found, so a hit needs no city lookup)."""
     return view_cached(MaterializedView.DASHBOARD_STATS, city_code, lambda: _stats_load(city_code))
 
 
@@ -91,6 +108,8 @@ def dashboard_stats(city_code: str) -> dict[str, Any]:
 def _leaderboard_load(city_code: str) -> dict[str, Any]:
     rows = RiderLeaderboard.objects.filter(city__code=city_code).order_by("rank", "rider_id")[:LEADERBOARD_MAX]
     riders = list(rows.values(*LEADERBOARD_FIELDS, "period_starts_at", "refreshed_at"))
+    if not riders:
+        _ensure_city(city_code)
     first = riders[0] if riders else {}
     return {
         "city_code": city_code,
@@ -102,7 +121,8 @@ def _leaderboard_load(city_code: str) -> dict[str, Any]:
 
 def leaderboard_read(*, city_code: str, limit: int) -> Cached:
     """The city's top ``limit`` riders (at most ``LEADERBOARD_MAX``) by earnings over the last 7 days, best
-    first (ties share a rank, then by rider id), cached until the next hourly refresh."""
+    first (ties share a rank, then by rider id), cached until the next hourly refresh. ``UnknownCity`` as in
+    ``dashboard_stats_read``."""
     cached = view_cached(MaterializedView.RIDER_LEADERBOARD, city_code, lambda: _leaderboard_load(city_code))
     board = dict(cached.value)
     board["riders"] = board["riders"][: min(limit, LEADERBOARD_MAX)]

@@ -3,6 +3,8 @@ views through Redis (``X-Cache``). Thin: the selectors read and cache."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +15,7 @@ from rest_framework.response import Response
 
 from analytics import selectors
 from analytics.api.serializers import CityCodeParam, DashboardStatsOut, LeaderboardOut
+from analytics.cache import Cached
 from config.api.views import ApiView, IsStaffOrPartner
 
 X_CACHE = OpenApiParameter(
@@ -24,6 +27,14 @@ X_CACHE = OpenApiParameter(
     required=True,
     description="HIT when the figures came from Redis; MISS when they were read from the materialized view.",
 )
+
+
+def _city_checked(read: Callable[[], Cached]) -> Cached:
+    """``read()``, with an unknown city reported on the parameter like any other invalid input."""
+    try:
+        return read()
+    except selectors.UnknownCity as error:
+        raise serializers.ValidationError({"city": [error.message]}) from error
 
 
 def _params(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -50,7 +61,7 @@ class DashboardStatsApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         params = _params(self.Params, request)
-        cached = selectors.dashboard_stats_read(city_code=params["city"])
+        cached = _city_checked(partial(selectors.dashboard_stats_read, city_code=params["city"]))
         return Response(DashboardStatsOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})
 
 
@@ -74,5 +85,5 @@ class LeaderboardApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         params = _params(self.Params, request)
-        cached = selectors.leaderboard_read(city_code=params["city"], limit=params["limit"])
+        cached = _city_checked(partial(selectors.leaderboard_read, city_code=params["city"], limit=params["limit"]))
         return Response(LeaderboardOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})

@@ -146,3 +146,10 @@ def test_dashboard_selector_for_other_apps(world):
     assert (stats["city_code"], stats["on_duty_riders"], stats["distance_today_m"]) == ("ANA", 1, 18_345)
     assert set(stats) == set(selectors.STATS_FIELDS)
     assert selectors.rider_performance(rider_id=world.riders[0].pk)["completed_orders"] >= 3
+
+
+def test_a_cached_read_costs_one_query_the_token_and_a_miss_one_more(world, staff, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token with its user, the view's row
+        assert staff.get(STATS, {"city": "ANA"})["X-Cache"] == "MISS"
+    with django_assert_num_queries(1):  # the token: no city lookup, no view
+        assert staff.get(STATS, {"city": "ANA"})["X-Cache"] == "HIT"
