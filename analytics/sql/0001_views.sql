@@ -7,17 +7,19 @@
 -- analytics.on_time_s (a delivery within this many seconds of the order's creation is on time). A refresh
 -- without them fails ("unrecognized configuration parameter") rather than computing another day's figures.
 
+-- The instant the portal's local day starts, ``days`` days after today's (0: today's midnight, 1: tomorrow's).
+-- A one-expression STABLE SQL function: PostgreSQL inlines it, so the planner sees now() and estimates the
+-- day's rows from the statistics (a value from a sub-SELECT it cannot, and then it scans whole tables).
+CREATE FUNCTION analytics_local_midnight(days integer) RETURNS timestamptz
+LANGUAGE sql STABLE
+AS $$
+    SELECT (date_trunc('day', now() AT TIME ZONE current_setting('analytics.time_zone')) + make_interval(days => days))
+        AT TIME ZONE current_setting('analytics.time_zone')
+$$;
+
 -- Per city, now: riders, today's orders by their current status, deliveries today, distance today, COD held.
 CREATE MATERIALIZED VIEW analytics_dashboard_stats AS
-WITH today AS MATERIALIZED (
-    SELECT
-        local.midnight AT TIME ZONE zone.name AS starts_at,
-        (local.midnight + interval '1 day') AT TIME ZONE zone.name AS ends_at,
-        local.midnight::date AS day
-    FROM (SELECT current_setting('analytics.time_zone') AS name) AS zone
-    CROSS JOIN LATERAL (SELECT date_trunc('day', now() AT TIME ZONE zone.name) AS midnight) AS local
-),
-rider_counts AS (
+WITH rider_counts AS (
     SELECT
         city_id,
         count(*) FILTER (WHERE status = 'ACTIVE' AND kyc_status = 'APPROVED') AS active_riders,
@@ -38,7 +40,7 @@ created_today AS (
         count(*) FILTER (WHERE status = 'CANCELLED') AS orders_cancelled,
         count(*) FILTER (WHERE status = 'FAILED') AS orders_failed
     FROM orders_order
-    WHERE created_at >= (SELECT starts_at FROM today) AND created_at < (SELECT ends_at FROM today)
+    WHERE created_at >= analytics_local_midnight(0) AND created_at < analytics_local_midnight(1)
     GROUP BY city_id
 ),
 delivered_today AS (
@@ -53,11 +55,11 @@ delivered_today AS (
     FROM orders_orderevent AS e
     JOIN orders_order AS o ON o.id = e.order_id
     WHERE e.to_status = 'DELIVERED'
-      AND e.occurred_at >= (SELECT starts_at FROM today) - interval '1 hour'
-      AND e.occurred_at < (SELECT ends_at FROM today) + interval '1 hour'
+      AND e.occurred_at >= analytics_local_midnight(0) - interval '1 hour'
+      AND e.occurred_at < analytics_local_midnight(1) + interval '1 hour'
       AND o.status = 'DELIVERED'
-      AND o.delivered_at >= (SELECT starts_at FROM today)
-      AND o.delivered_at < (SELECT ends_at FROM today)
+      AND o.delivered_at >= analytics_local_midnight(0)
+      AND o.delivered_at < analytics_local_midnight(1)
     GROUP BY o.city_id
 ),
 distance_today AS (
@@ -65,7 +67,7 @@ distance_today AS (
     SELECT r.city_id, sum(d.distance_m) AS distance_m
     FROM fleet_riderdaydistance AS d
     JOIN riders_rider AS r ON r.id = d.rider_id
-    WHERE d.day = (SELECT day FROM today)
+    WHERE d.day = (now() AT TIME ZONE current_setting('analytics.time_zone'))::date
     GROUP BY r.city_id
 ),
 cod_held AS (
@@ -79,7 +81,7 @@ cod_held AS (
 SELECT
     c.id AS city_id,
     c.code AS city_code,
-    (SELECT day FROM today) AS day,
+    (now() AT TIME ZONE current_setting('analytics.time_zone'))::date AS day,
     coalesce(rc.active_riders, 0)::integer AS active_riders,
     coalesce(rc.on_duty_riders, 0)::integer AS on_duty_riders,
     coalesce(ct.orders_today, 0)::integer AS orders_today,
@@ -108,15 +110,13 @@ CREATE UNIQUE INDEX analytics_dashboard_stats_code_uniq ON analytics_dashboard_s
 
 
 -- Per city, the last 7 days: what each rider earned, delivered and was rated, ranked by earnings.
+-- now() - interval '7 days' is written out each time (not a CTE): the planner then estimates the period's rows.
 CREATE MATERIALIZED VIEW analytics_rider_leaderboard AS
-WITH period AS MATERIALIZED (
-    SELECT now() - interval '7 days' AS starts_at
-),
-earnings AS (
+WITH earnings AS (
     -- Earnings and incentives posted in the period, less reversals of earnings and incentives posted in it.
     SELECT e.rider_id, sum(e.amount_paise) AS earnings_paise
     FROM wallet_ledgerentry AS e
-    WHERE e.created_at >= (SELECT starts_at FROM period)
+    WHERE e.created_at >= now() - interval '7 days'
       AND e.account = 'WALLET'
       AND (
           e.entry_type IN ('EARNING', 'INCENTIVE')
@@ -138,15 +138,15 @@ completed AS (
     FROM orders_orderevent AS ev
     JOIN orders_order AS o ON o.id = ev.order_id
     WHERE ev.to_status = 'DELIVERED'
-      AND ev.occurred_at >= (SELECT starts_at FROM period) - interval '1 hour'
+      AND ev.occurred_at >= now() - interval '7 days 1 hour'
       AND o.status = 'DELIVERED'
-      AND o.delivered_at >= (SELECT starts_at FROM period)
+      AND o.delivered_at >= now() - interval '7 days'
     GROUP BY o.rider_id
 ),
 ratings AS (
     SELECT rider_id, avg(stars)::float8 AS average_rating, count(*) AS ratings
     FROM riders_rating
-    WHERE created_at >= (SELECT starts_at FROM period)
+    WHERE created_at >= now() - interval '7 days'
     GROUP BY rider_id
 ),
 scored AS (
@@ -173,7 +173,7 @@ SELECT
     average_rating,
     ratings,
     rank() OVER (PARTITION BY city_id ORDER BY earnings_paise DESC, completed_orders DESC)::integer AS rank,
-    (SELECT starts_at FROM period) AS period_starts_at,
+    now() - interval '7 days' AS period_starts_at,
     now() AS refreshed_at
 FROM scored
 WITH NO DATA;
