@@ -6,7 +6,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("fleetops")
+# Every task gets the shared retry and acknowledgement policy of config/tasks.py.
+app = Celery("fleetops", task_cls="config.tasks:FleetTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

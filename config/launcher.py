@@ -447,7 +447,7 @@ def cmd_run(args: Sequence[str]) -> int:
         celery = [PYTHON, "-m", "celery", "-A", "config"]
         processes: list[tuple[str, list[str]]] = [
             ("web", web_argv),
-            ("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"]),
+            ("worker", [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q", "urgent,default,bulk"]),
             ("beat", [*celery, "beat", "-l", "info", "--scheduler", BEAT_SCHEDULER]),
         ]
         if management_command_exists("simulate"):

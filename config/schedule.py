@@ -87,6 +87,30 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Nightly: every rider's balance row against the sum of their ledger entries, in one SQL "
         "aggregate; drift is recorded (admin: Balances > Reconciliation) and logged, never corrected.",
     ),
+    Periodic(
+        task="analytics.refresh_dashboard_stats",
+        crontab={"minute": "*"},
+        expires_s=50,
+        description="Every minute: REFRESH MATERIALIZED VIEW CONCURRENTLY analytics_dashboard_stats (the KPIs per "
+        "city), then the cached stats are invalidated. Skipped while another refresh of it runs.",
+        queue="bulk",
+    ),
+    Periodic(
+        task="analytics.refresh_rider_leaderboard",
+        crontab={"minute": "7"},
+        expires_s=50 * 60,
+        description="Hourly: REFRESH MATERIALIZED VIEW CONCURRENTLY analytics_rider_leaderboard (7 days' earnings, "
+        "deliveries and rating per rider, ranked per city), then the cached leaderboards are invalidated.",
+        queue="bulk",
+    ),
+    Periodic(
+        task="analytics.refresh_rider_performance_summary",
+        crontab={"minute": "23", "hour": "*/6"},
+        expires_s=5 * 60 * 60,
+        description="Every six hours: REFRESH MATERIALIZED VIEW CONCURRENTLY analytics_rider_performance_summary "
+        "(orders by outcome, acceptance and on-time rates, rating, hours on duty per rider).",
+        queue="bulk",
+    ),
 )
 
 

@@ -185,6 +185,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Three queues: ``urgent`` (offers and assignment, SOS fan-out: a rider or a customer is waiting), ``bulk``
+# (view refreshes, partitions, archival, reconciliation, distances: minutes late costs nothing) and
+# ``default`` for the rest. Routed by task name, so a new task lands where its name says (README: workers).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "orders.*offer*": {"queue": "urgent"},
+    "orders.assign*": {"queue": "urgent"},
+    "riders.sos*": {"queue": "urgent"},
+    "riders.*emergency*": {"queue": "urgent"},
+    "analytics.*": {"queue": "bulk"},
+    "fleet.ensure_location_partitions": {"queue": "bulk"},
+    "fleet.archive_location_partitions": {"queue": "bulk"},
+    "fleet.rider_distances_compute": {"queue": "bulk"},
+    "wallet.reconcile": {"queue": "bulk"},
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -309,6 +324,11 @@ WALLET_DUAL_APPROVAL_ABOVE_PAISE = env_int("WALLET_DUAL_APPROVAL_ABOVE_PAISE", 1
 FINANCE_GROUP = env_str("FINANCE_GROUP", "finance")
 WALLET_BALANCE_CACHE_TTL_S = env_int("WALLET_BALANCE_CACHE_TTL_S", 300)
 WALLET_STATEMENT_MAX_DAYS = env_int("WALLET_STATEMENT_MAX_DAYS", 366)
+# Analytics (materialized views refreshed by beat; cached reads): a refresh slower than this is logged as a
+# warning; an order delivered within ANALYTICS_ON_TIME_MINUTES of its creation counts as on time.
+ANALYTICS_SLOW_REFRESH_S = float(env_str("ANALYTICS_SLOW_REFRESH_S", "5"))
+ANALYTICS_REFRESH_LOCK_TIMEOUT_MS = env_int("ANALYTICS_REFRESH_LOCK_TIMEOUT_MS", 10_000)
+ANALYTICS_ON_TIME_MINUTES = env_int("ANALYTICS_ON_TIME_MINUTES", 45)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------
 

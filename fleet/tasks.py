@@ -1,4 +1,5 @@
-"""Celery tasks of the fleet app: thin, named, each calls one lifecycle function."""
+"""Celery tasks of the fleet app: thin, named, each calls one lifecycle function. Retries on transient errors
+and ``acks_late`` come from ``config.tasks.FleetTask``; the queue from ``CELERY_TASK_ROUTES`` (bulk)."""
 
 from __future__ import annotations
 
@@ -7,43 +8,24 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
 from fleet import distance, partitions
 
 
-@shared_task(
-    name="fleet.ensure_location_partitions",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@shared_task(name="fleet.ensure_location_partitions")
 def ensure_location_partitions_task() -> dict[str, Any]:
     """Idempotent: months that exist are left alone; a lock timeout (OperationalError) is retried."""
     return asdict(partitions.location_partitions_ensure())
 
 
-@shared_task(
-    name="fleet.archive_location_partitions",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@shared_task(name="fleet.archive_location_partitions")
 def archive_location_partitions_task() -> list[dict[str, Any]]:
     """Idempotent: a month is dropped only after its archive is verified, so a rerun archives what is left."""
     return [asdict(archived) for archived in partitions.location_partitions_archive()]
 
 
-@shared_task(
-    name="fleet.rider_distances_compute",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@shared_task(name="fleet.rider_distances_compute")
 def rider_distances_compute_task() -> dict[str, int]:
     """Idempotent: recomputes yesterday's and today's (portal time) rows; yesterday so that the points of its
     last minutes, and batches that arrive late, are counted after midnight. Returns rows written per day."""

@@ -1,5 +1,10 @@
 """Analytics API: dashboard stats and leaderboards read from the materialized views."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from analytics.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("dashboard/stats/", views.DashboardStatsApi.as_view(), name="analytics-dashboard-stats"),
+    path("leaderboard/", views.LeaderboardApi.as_view(), name="analytics-leaderboard"),
+]

@@ -1,0 +1,89 @@
+"""Analytics API for staff and partners: a city's KPIs and its rider leaderboard, read from the materialized
+views through Redis (``X-Cache``). Thin: the selectors read and cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics import selectors
+from analytics.api.serializers import CityCodeParam, DashboardStatsOut, LeaderboardOut
+from analytics.cache import Cached
+from config.api.views import ApiView, IsStaffOrPartner
+
+X_CACHE = OpenApiParameter(
+    name="X-Cache",
+    location=OpenApiParameter.HEADER,
+    type=OpenApiTypes.STR,
+    enum=["HIT", "MISS"],
+    response=[200],
+    required=True,
+    description="HIT when the figures came from Redis; MISS when they were read from the materialized view.",
+)
+
+
+def _city_checked(read: Callable[[], Cached]) -> Cached:
+    """``read()``, with an unknown city reported on the parameter like any other invalid input."""
+    try:
+        return read()
+    except selectors.UnknownCity as error:
+        raise serializers.ValidationError({"city": [error.message]}) from error
+
+
+def _params(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return dict(params.validated_data)
+
+
+class DashboardStatsApi(ApiView):
+    permission_classes = [IsStaffOrPartner]
+    ratelimit_scope = "partner"
+    error_statuses = (400,)  # an unknown city or a bad limit
+
+    class Params(serializers.Serializer):
+        city = CityCodeParam()
+
+    @extend_schema(
+        parameters=[Params, X_CACHE],
+        responses={200: DashboardStatsOut},
+        summary="A city's KPIs: riders, today's orders and deliveries, distance, COD outstanding",
+        description="From the `analytics_dashboard_stats` materialized view, refreshed every minute, through Redis "
+        "until the next refresh (`X-Cache`). 'Today' is the portal's local day. A city added since the last "
+        "refresh answers zeros with `refreshed_at` null.",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(self.Params, request)
+        cached = _city_checked(partial(selectors.dashboard_stats_read, city_code=params["city"]))
+        return Response(DashboardStatsOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})
+
+
+class LeaderboardApi(ApiView):
+    permission_classes = [IsStaffOrPartner]
+    ratelimit_scope = "partner"
+    error_statuses = (400,)  # an unknown city or a bad limit
+
+    class Params(serializers.Serializer):
+        city = CityCodeParam()
+        limit = serializers.IntegerField(
+            min_value=1, max_value=selectors.LEADERBOARD_MAX, default=10, help_text="How many riders, best first."
+        )
+
+    @extend_schema(
+        parameters=[Params, X_CACHE],
+        responses={200: LeaderboardOut},
+        summary="A city's riders ranked by earnings over the last 7 days",
+        description="From the `analytics_rider_leaderboard` materialized view, refreshed hourly, through Redis until "
+        "the next refresh (`X-Cache`). Riders who neither earned nor delivered in the period are not listed.",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(self.Params, request)
+        cached = _city_checked(partial(selectors.leaderboard_read, city_code=params["city"], limit=params["limit"]))
+        return Response(LeaderboardOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})
