@@ -18,6 +18,7 @@ import ctypes
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -399,6 +400,13 @@ def cmd_run(args: Sequence[str]) -> int:
         write_run_env(run_env, services.urls)
         say(f"other shells: source {run_env}")
         env = child_environment(services.urls)
+        if "PROMETHEUS_MULTIPROC_DIR" not in env:
+            # Web, worker and beat write their metrics to one folder, emptied at each start: /metrics then
+            # reports what the Celery worker counted too (assignments, postings), not only the web process.
+            metrics_dir = var_dir / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         signals.check()
 
         step(2, "migrate and collectstatic")

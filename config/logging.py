@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from config import metrics
+
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 #: What a request id from outside may look like: a UUID or any short token of safe characters.
@@ -53,14 +55,16 @@ class RequestMiddleware:
             elapsed_ms = (time.perf_counter() - started) * 1000
             response["X-Response-Time"] = f"{elapsed_ms:.1f}ms"
             response["X-Request-ID"] = request_id.get()
+            metrics.REQUEST_LATENCY.labels(
+                route=metrics.route_of(request), method=request.method, status=response.status_code
+            ).observe(elapsed_ms / 1000)
             if elapsed_ms >= settings.SLOW_REQUEST_MS:
-                match = getattr(request, "resolver_match", None)
                 requests_logger.warning(
                     "slow request",
                     extra={
                         "method": request.method,
                         "path": request.path[:300],
-                        "route": match.route if match is not None else "",
+                        "route": metrics.route_of(request),
                         "status": response.status_code,
                         "duration_ms": round(elapsed_ms, 1),
                     },

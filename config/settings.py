@@ -348,6 +348,12 @@ if not DEBUG:
 # --- Logging --------------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+#: ``/metrics``: with a token set, only ``Authorization: Bearer <token>``; without, only these client networks.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+)
+
 #: ``json`` (one object a line, for log shippers) or ``plain`` (for a terminal).
 LOG_FORMAT = env_str("LOG_FORMAT", "json")
 #: A request or a database statement slower than this is logged as a warning with its duration.

@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access.views import staff_login
-from config import health
+from config import health, metrics
 from config.api.errors import json_not_found
 
 admin.site.site_header = "FleetOps operations"
@@ -19,6 +19,7 @@ handler500 = "config.api.errors.json_server_error"
 urlpatterns = [
     path("health/", health.health, name="health"),
     path("health/ready/", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # The admin's own login, throttled (the dashboard's login too: LOGIN_URL is this page).
     path("admin/login/", staff_login, name="staff-login"),
     path("admin/", admin.site.urls),

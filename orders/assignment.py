@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from config import metrics
 from config.errors import NotFound, RuleViolation
 from config.realtime import publish, rider_group
 from fleet import live
@@ -357,6 +358,8 @@ def _offer_make(order: Order, chosen: _Candidate, now: datetime, *, actor_id: in
         extra_fields=("is_flagged",),
         also_publish=[(rider_group(offer.rider_id), "order.offered", offer_payload(offer))],
     )
+    kind = "dispatcher" if actor_id is not None else "automatic"
+    transaction.on_commit(metrics.ASSIGNMENTS.labels(kind=kind).inc)
     return offer
 
 

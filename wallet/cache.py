@@ -31,6 +31,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
 
+from config import metrics
+
 logger = logging.getLogger("fleetops.wallet.cache")
 
 
@@ -54,6 +56,13 @@ class Cached:
 
 
 def summary_cached(rider_id: int, load: Callable[[], Any]) -> Cached:
+    """``_summary_cached``, counted in the ``wallet`` cache's hits and misses (``/metrics``)."""
+    cached = _summary_cached(rider_id, load)
+    metrics.cache_result("wallet", cached.hit)
+    return cached
+
+
+def _summary_cached(rider_id: int, load: Callable[[], Any]) -> Cached:
     """The rider's cached summary, or ``load()`` (read from the database) stored for the next read.
 
     One Redis round trip on a hit. Any Redis error makes this a miss served from the database.

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from config import metrics
 from config.errors import Conflict, DomainError, RuleViolation
 from config.migration_sql import read_sql
 from wallet import cache as wallet_cache
@@ -172,6 +173,7 @@ def ledger_entry_post(
     entry = LedgerEntry.from_db(connection.alias, _ENTRY_COLUMNS, columns)
     if outcome == "created":
         transaction.on_commit(partial(wallet_cache.summary_invalidate, rider_id))
+        transaction.on_commit(metrics.LEDGER_POSTINGS.labels(type=entry_type).inc)
     return Posting(entry=entry, created=outcome == "created")
 
 

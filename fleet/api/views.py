@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config import metrics
 from config.api.views import ApiView, IsStaff, validated
 from fleet import selectors, services
 from fleet.api.serializers import LocationBatchOut, NearbyRiderOut, PointList
@@ -56,6 +57,7 @@ class LocationBatchApi(ApiView):
         result = services.location_batch_ingest(
             rider=current_rider(request), points_raw=data["points"], now=timezone.now()
         )
+        metrics.POINTS_INGESTED.inc(result.accepted)
         # Built by hand rather than by LocationBatchOut (which documents it): a batch may reject 500 points.
         body = {
             "accepted": result.accepted,
