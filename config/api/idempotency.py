@@ -4,12 +4,17 @@ The first response to a key is kept in Redis for ``IDEMPOTENCY_TTL_S`` (24 h). T
 same body replays it (status and body, plus ``Idempotent-Replayed: true``); the same key with another
 body is a 409; a second request while the first is still running is a 409 too. Keys are scoped to the
 caller (token, or client IP when anonymous) and the path, so two riders can never collide.
+
+With Redis unreachable the header is ignored, with a log line, rather than turned into a 500: the endpoints
+that take it are idempotent in the database too (a withdrawal by its key, an order by its ``external_ref``),
+so a retry still makes nothing twice; it is answered anew instead of replayed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +28,8 @@ from rest_framework.response import Response
 
 from config.api.ratelimit import client_key
 from config.errors import Conflict
+
+logger = logging.getLogger("fleetops.api.idempotency")
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 _PENDING = "pending"
@@ -45,15 +52,18 @@ class Claim:
     fingerprint: str
 
     def finish(self, response: Response) -> None:
-        if response.status_code >= 500 or response.status_code == 429:
-            cache.delete(self.cache_key)  # the client may retry with the same key
-            return
-        stored = {
-            "fingerprint": self.fingerprint,
-            "status": response.status_code,
-            "body": json.dumps(response.data, default=str),
-        }
-        cache.set(self.cache_key, stored, timeout=settings.IDEMPOTENCY_TTL_S)
+        try:
+            if response.status_code >= 500 or response.status_code == 429:
+                cache.delete(self.cache_key)  # the client may retry with the same key
+                return
+            stored = {
+                "fingerprint": self.fingerprint,
+                "status": response.status_code,
+                "body": json.dumps(response.data, default=str),
+            }
+            cache.set(self.cache_key, stored, timeout=settings.IDEMPOTENCY_TTL_S)
+        except Exception:  # Redis gone since the claim: the answer stands, it is just not kept for a replay
+            logger.warning("idempotent response not stored: the cache failed", exc_info=True)
 
 
 def _fingerprint(request: Request) -> str:
@@ -102,9 +112,13 @@ def claim_or_replay(request: Request) -> Claim | Response | None:
         raise exceptions.ValidationError({"Idempotency-Key": ["Use at most 255 characters."]})
     cache_key = f"idem:{client_key('', request)}:{request.path}:{hashlib.sha256(key.encode()).hexdigest()}"
     fingerprint = _fingerprint(request)
-    if cache.add(cache_key, _PENDING, timeout=_IN_FLIGHT_TTL_S):
-        return Claim(cache_key=cache_key, fingerprint=fingerprint)
-    stored: Any = cache.get(cache_key)
+    try:
+        if cache.add(cache_key, _PENDING, timeout=_IN_FLIGHT_TTL_S):
+            return Claim(cache_key=cache_key, fingerprint=fingerprint)
+        stored: Any = cache.get(cache_key)
+    except Exception:  # Redis unreachable: see the module's docstring
+        logger.warning("Idempotency-Key not checked: the cache failed", exc_info=True)
+        return None
     if stored is None or stored == _PENDING:
         raise IdempotentRequestInProgress(
             "A request with this Idempotency-Key is still being processed; retry shortly."
