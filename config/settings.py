@@ -297,6 +297,12 @@ WALLET_DUAL_APPROVAL_ABOVE_PAISE = env_int("WALLET_DUAL_APPROVAL_ABOVE_PAISE", 1
 FINANCE_GROUP = env_str("FINANCE_GROUP", "finance")
 WALLET_BALANCE_CACHE_TTL_S = env_int("WALLET_BALANCE_CACHE_TTL_S", 300)
 WALLET_STATEMENT_MAX_DAYS = env_int("WALLET_STATEMENT_MAX_DAYS", 366)
+# SOS and the live dashboard (issue 7).
+SOS_ESCALATE_AFTER_S = env_int("SOS_ESCALATE_AFTER_S", 60)
+GPS_INTERVAL_S = env_int("GPS_INTERVAL_S", 5)
+SOS_GPS_INTERVAL_S = env_int("SOS_GPS_INTERVAL_S", 2)
+DISPATCH_FLUSH_MS = env_int("DISPATCH_FLUSH_MS", 500)
+DISPATCH_STATS_S = env_int("DISPATCH_STATS_S", 10)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------
 

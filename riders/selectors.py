@@ -12,7 +12,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from riders.models import DutyLog, DutyStatus, KycDocument, Rider
+from riders.models import AlertStatus, DutyLog, DutyStatus, EmergencyAlert, KycDocument, Rider
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,10 @@ def riders_on_duty_names(*, rider_ids: Iterable[int], city_code: str) -> dict[in
         pk__in=set(rider_ids), duty_status=DutyStatus.ON, city__code=city_code.upper()
     ).values_list("pk", "name")
     return dict(rows)
+
+
+def rider_gps_interval_s(*, rider_id: int) -> int:
+    """How often the rider's app should report its position: ``SOS_GPS_INTERVAL_S`` while one of the rider's
+    SOS alerts is open, ``GPS_INTERVAL_S`` otherwise."""
+    is_in_sos = EmergencyAlert.objects.filter(rider_id=rider_id, status=AlertStatus.OPEN).exists()
+    return settings.SOS_GPS_INTERVAL_S if is_in_sos else settings.GPS_INTERVAL_S
