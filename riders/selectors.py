@@ -67,6 +67,26 @@ def rider_hos(*, rider_id: int, now: datetime | None = None) -> HoursOfService:
     )
 
 
+def riders_hos(*, rider_ids: Iterable[int], now: datetime | None = None) -> dict[int, HoursOfService]:
+    """``rider_hos`` of many riders in one query, by id (every given rider is in the answer, 0 minutes when
+    the rider has no duty log in the window): the dispatcher dashboard's on-duty list."""
+    now = now or timezone.now()
+    ids = set(rider_ids)
+    rows = {row["rider_id"]: row for row in _duty_minutes(ids, now)}
+    answer = {}
+    for rider_id in ids:
+        row = rows.get(rider_id)
+        today = row["today"] if row else timedelta(0)
+        week = row["week"] if row else timedelta(0)
+        answer[rider_id] = HoursOfService(
+            minutes_today=int(today.total_seconds() // 60),
+            minutes_7d=int(week.total_seconds() // 60),
+            daily_limit_minutes=settings.HOS_DAILY_LIMIT_MINUTES,
+            weekly_limit_minutes=settings.HOS_WEEKLY_LIMIT_MINUTES,
+        )
+    return answer
+
+
 def riders_over_hos_limit(*, now: datetime) -> list[int]:
     """Ids of on-duty riders whose time today or in the last 7 days reached its limit: one query."""
     on_duty = Rider.objects.filter(duty_status=DutyStatus.ON).values("pk")
