@@ -275,6 +275,13 @@ LOCATION_RETENTION_MONTHS = env_int("LOCATION_RETENTION_MONTHS", 6)
 LIVE_POSITION_TTL_S = env_int("LIVE_POSITION_TTL_S", 15 * 60)
 RIDER_STALE_AFTER_S = env_int("RIDER_STALE_AFTER_S", 10 * 60)
 PORTAL_PORT = env_int("PORTAL_PORT", 8000)
+# The dispatcher dashboard's map tiles ({z}/{x}/{y} URL template); empty: no tiles, riders and trips on a plain
+# background (the map never needs them to draw).
+DISPATCH_TILE_URL = env_str("DISPATCH_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+DISPATCH_TILE_ATTRIBUTION = env_str(
+    "DISPATCH_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
 ORDER_METADATA_MAX_BYTES = env_int("ORDER_METADATA_MAX_BYTES", 16 * 1024)
 ORDER_PROOF_MAX_DISTANCE_M = env_int("ORDER_PROOF_MAX_DISTANCE_M", 300)
 ORDER_PROOF_PHOTO_MAX_BYTES = env_int("ORDER_PROOF_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
