@@ -269,7 +269,7 @@ def kpis(city_code: str) -> dict[str, Any]:
 
 def dashboard_state(*, city: City, now: datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard shows for the city, JSON-ready: what the page renders and what a
-    reconnecting browser re-syncs from. Nine queries whatever the city's size."""
+    reconnecting browser re-syncs from. Eight queries whatever the city's size."""
     now = now or timezone.now()
     unassigned, unassigned_more = orders_unassigned(city=city, now=now)
     trips, trips_more = trips_active(city=city, now=now)

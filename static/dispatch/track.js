@@ -19,6 +19,7 @@
   var rider = null;
   var bounds = [[trip.pickup.lat, trip.pickup.lon], [trip.drop.lat, trip.drop.lon]];
   if (trip.position) bounds.push([trip.position.lat, trip.position.lon]);
+  bounds = bounds.concat(trip.trail || []);
   map.fitBounds(bounds, { padding: [40, 40], maxZoom: 16 });
 
   function moveRider(p) {

@@ -158,12 +158,12 @@ def _fill(city, n: int) -> None:
 def test_the_page_costs_the_same_few_queries_however_much_the_city_holds(
     staff_client, city, django_assert_max_num_queries
 ):
-    # The session lives in Redis; the user, the cities, then the state's nine queries.
+    # The session lives in Redis: the user, the cities, then the state's eight queries.
     _fill(city, 2)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(10):
         small = staff_client.get(reverse("dispatch:dashboard"), {"city": city.code})
     _fill(city, 8)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(10):
         large = staff_client.get(reverse("dispatch:dashboard"), {"city": city.code})
     assert len(page_state(small)["riders"]) == 2
     assert len(page_state(large)["riders"]) == 10
