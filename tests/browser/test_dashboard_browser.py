@@ -1,7 +1,8 @@
 """The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium, driven by Playwright for Python)
 against the real ASGI app (uvicorn in a subprocess, on the test database). A staff member signs in through the
 admin login form and opens /dispatch/; a rider's GPS point posted through the API moves the rider's marker, an
-SOS posted through the API appears in the open-SOS list, and Acknowledge takes it away. A screenshot is saved
+SOS posted through the API appears in the open-SOS list, and Acknowledge takes it away; then the server restarts
+and the page reconnects by itself and shows what changed while it was down. A screenshot is saved
 under var/test-artifacts/ (git ignores var/).
 
 Playwright never downloads a browser here: it drives the system Chromium (CI installs it from apt, see .ci/run).
@@ -32,12 +33,15 @@ from fleet.models import LocationLog
 from riders.models import AlertStatus, DutyStatus, EmergencyAlert, KycStatus
 from riders.services import rider_api_token
 from tests.fleet.factories import CityFactory
+from tests.orders.factories import OrderFactory
 from tests.riders.factories import DutyLogFactory, RiderFactory, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 SERVER_START_TIMEOUT_S = 30
 UI_TIMEOUT_MS = 15_000
+#: The page backs off up to 10 s between attempts; the restart itself takes a few seconds.
+RECONNECT_TIMEOUT_MS = 30_000
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server subprocess must see the rows: commit them
 
@@ -68,54 +72,84 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def portal(browser_available: None, tmp_path: Path, transactional_db: Any) -> Iterator[str]:
-    """The portal (HTTP and websockets, one origin) on a free port, sharing the test run's database, cache key
-    prefix and channel-layer prefix. Its output goes to a log printed if the test fails."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.server_settings",
-        "BROWSER_TEST_DB_NAME": connection.settings_dict["NAME"],
-        "BROWSER_TEST_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
-        "BROWSER_TEST_CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "DB_POOL_MAX_SIZE": "4",
-        "DISPATCH_TILE_URL": "",  # no tiles: the map must draw on its plain background
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    log_path = tmp_path / "portal.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
+class Portal:
+    """The portal (HTTP and websockets, one origin) in a uvicorn subprocess on a fixed free port, sharing the test
+    run's database, cache key prefix and channel-layer prefix. It can be stopped and started again on the same
+    port, as a deployment restarts. Its output goes to a log the test prints."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = _free_port()
+        self.port_text = str(self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.server: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.browser.server_settings",
+            "BROWSER_TEST_DB_NAME": connection.settings_dict["NAME"],
+            "BROWSER_TEST_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+            "BROWSER_TEST_CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DB_POOL_MAX_SIZE": "4",
+            "DISPATCH_TILE_URL": "",  # no tiles: the map must draw on its plain background
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    self.port_text,
+                ],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
-            if server.poll() is not None:
-                pytest.fail(f"the portal exited with {server.returncode}:\n{log_path.read_text()[-4000:]}")
+            if self.server.poll() is not None:
+                pytest.fail(f"the portal exited with {self.server.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{base}/health/", timeout=1).ok:
-                    break
+                if requests.get(f"{self.url}/health/", timeout=1).ok:
+                    return
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the portal did not answer in {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+                pytest.fail(f"the portal did not answer in {SERVER_START_TIMEOUT_S} s:\n{self.log()}")
             time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.terminate()
         try:
-            server.wait(timeout=10)
+            self.server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        print(f"\n--- portal log ({log_path}) ---\n{log_path.read_text()[-3000:]}")
+            self.server.kill()
+            self.server.wait()
+        self.server = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def portal(browser_available: None, tmp_path: Path, transactional_db: Any) -> Iterator[Portal]:
+    running = Portal(tmp_path / "portal.log")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        print(f"\n--- portal log ({running.log_path}) ---\n{running.log()}")
 
 
 def _artifact_path(name: str) -> Path:
@@ -125,7 +159,7 @@ def _artifact_path(name: str) -> Path:
 
 
 def test_a_dispatcher_sees_a_rider_move_and_an_sos_arrive_and_acknowledges_it(
-    portal: str, monkeypatch: pytest.MonkeyPatch, record_property: Any
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, record_property: Any
 ) -> None:
     # Playwright's sync API runs an event loop in this thread; the few ORM calls below are plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -151,7 +185,7 @@ def test_a_dispatcher_sees_a_rider_move_and_an_sos_arrive_and_acknowledges_it(
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(UI_TIMEOUT_MS)
-            page.goto(f"{portal}/admin/login/?next=/dispatch/%3Fcity%3D{city.code}")
+            page.goto(f"{portal.url}/admin/login/?next=/dispatch/%3Fcity%3D{city.code}")
             page.fill("#id_username", "dispatcher")
             page.fill("#id_password", "a-long-test-password")
             page.click("input[type=submit]")
@@ -161,7 +195,7 @@ def test_a_dispatcher_sees_a_rider_move_and_an_sos_arrive_and_acknowledges_it(
             expect(page.locator(marker)).to_have_attribute("data-lat", "12.97")
 
             moved = requests.post(
-                f"{portal}/api/v1/driver/locations/",
+                f"{portal.url}/api/v1/driver/locations/",
                 json={
                     "points": [
                         {"recorded_at": timezone.now().isoformat(), "lat": 12.9812, "lon": 77.6011, "heading": 45}
@@ -176,7 +210,7 @@ def test_a_dispatcher_sees_a_rider_move_and_an_sos_arrive_and_acknowledges_it(
             expect(page.locator(marker)).not_to_have_class(_has("is-stale"))
 
             raised = requests.post(
-                f"{portal}/api/v1/driver/emergency/",
+                f"{portal.url}/api/v1/driver/emergency/",
                 json={"lat": 12.9812, "lon": 77.6011, "message": "Fell off the bike near the signal"},
                 headers=driver,
                 timeout=10,
@@ -196,6 +230,14 @@ def test_a_dispatcher_sees_a_rider_move_and_an_sos_arrive_and_acknowledges_it(
             row.get_by_role("button", name="Acknowledge").click()
             expect(row).to_have_count(0)
             expect(page.locator("#messages")).to_contain_text(f"SOS #{alert_id} acknowledged.")
+
+            # The server restarts. The page notices, reconnects by itself, and re-syncs what changed meanwhile.
+            portal.stop()
+            expect(page.locator("body")).to_have_attribute("data-connection", re.compile("offline|connecting"))
+            missed = OrderFactory(city=city, external_ref=f"MISSED-{city.code}", is_flagged=True)
+            portal.start()
+            expect(page.locator("body")).to_have_attribute("data-connection", "live", timeout=RECONNECT_TIMEOUT_MS)
+            expect(page.locator(f'#unassigned [data-order-id="{missed.pk}"]')).to_contain_text("needs a rider")
         finally:
             browser.close()
 
