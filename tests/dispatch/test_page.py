@@ -244,3 +244,18 @@ def test_a_tracking_link_that_was_not_signed_by_us_is_not_found(client, city):
     assert client.get(reverse("dispatch:track", args=["not-a-token"])).status_code == 404
     order.delete()
     assert client.get(reverse("dispatch:track", args=[token])).status_code == 404
+
+
+def test_once_the_trip_is_over_its_tracking_page_no_longer_shows_the_rider(client, city):
+    rider = on_duty_rider(city, name="Ravi Kumar")
+    order = DeliveredOrderFactory(city=city, rider=rider)
+    response = client.get(reverse("dispatch:track", args=[track_token(order.pk)]))
+    assert response.status_code == 200
+    trip = response.context["trip"]
+    assert (trip["status"], trip["position"], trip["trail"], trip["rider_first_name"]) == (
+        OrderStatus.DELIVERED,
+        None,
+        [],
+        "",
+    )
+    assert "Ravi" not in response.content.decode()
