@@ -496,8 +496,9 @@
     };
     socket.onclose = function (event) {
       socket = null;
-      if (event.code === 4401 || event.code === 4403) {
-        setConnection("signed out", "is-offline");
+      if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
+        // Signed out, not staff, or the city is gone: retrying would not help; a reload shows why.
+        setConnection(event.code === 4404 ? "city not found" : "signed out · reload", "is-offline");
         return;
       }
       attempt += 1;
