@@ -2,4 +2,6 @@
 
 from django.urls import URLPattern, URLResolver
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from dispatch.routing import websocket_urlpatterns as dispatch_websockets
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [*dispatch_websockets]

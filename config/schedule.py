@@ -52,6 +52,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         description="Every minute: on-duty riders with no GPS point for RIDER_STALE_AFTER_S go AUTO_OFF.",
     ),
     Periodic(
+        task="riders.sos_escalate_due",
+        crontab={"minute": "*"},
+        expires_s=50,
+        description="Every minute: SOS alerts still open SOS_ESCALATE_AFTER_S after they were raised are re-raised "
+        "to every city's dispatchers and logged (the safety net under the per-alert riders.sos_escalate task).",
+    ),
+    Periodic(
         task="fleet.ensure_location_partitions",
         crontab={"minute": "15", "hour": "2"},
         expires_s=60 * 60,

@@ -302,6 +302,13 @@ LOCATION_RETENTION_MONTHS = env_int("LOCATION_RETENTION_MONTHS", 6)
 LIVE_POSITION_TTL_S = env_int("LIVE_POSITION_TTL_S", 15 * 60)
 RIDER_STALE_AFTER_S = env_int("RIDER_STALE_AFTER_S", 10 * 60)
 PORTAL_PORT = env_int("PORTAL_PORT", 8000)
+# The dispatcher dashboard's map tiles ({z}/{x}/{y} URL template); empty: no tiles, riders and trips on a plain
+# background (the map never needs them to draw).
+DISPATCH_TILE_URL = env_str("DISPATCH_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+DISPATCH_TILE_ATTRIBUTION = env_str(
+    "DISPATCH_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
 ORDER_METADATA_MAX_BYTES = env_int("ORDER_METADATA_MAX_BYTES", 16 * 1024)
 ORDER_PROOF_MAX_DISTANCE_M = env_int("ORDER_PROOF_MAX_DISTANCE_M", 300)
 ORDER_PROOF_PHOTO_MAX_BYTES = env_int("ORDER_PROOF_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
@@ -329,6 +336,12 @@ WALLET_STATEMENT_MAX_DAYS = env_int("WALLET_STATEMENT_MAX_DAYS", 366)
 ANALYTICS_SLOW_REFRESH_S = float(env_str("ANALYTICS_SLOW_REFRESH_S", "5"))
 ANALYTICS_REFRESH_LOCK_TIMEOUT_MS = env_int("ANALYTICS_REFRESH_LOCK_TIMEOUT_MS", 10_000)
 ANALYTICS_ON_TIME_MINUTES = env_int("ANALYTICS_ON_TIME_MINUTES", 45)
+# SOS and the live dashboard (issue 7).
+SOS_ESCALATE_AFTER_S = env_int("SOS_ESCALATE_AFTER_S", 60)
+GPS_INTERVAL_S = env_int("GPS_INTERVAL_S", 5)
+SOS_GPS_INTERVAL_S = env_int("SOS_GPS_INTERVAL_S", 2)
+DISPATCH_FLUSH_MS = env_int("DISPATCH_FLUSH_MS", 500)
+DISPATCH_STATS_S = env_int("DISPATCH_STATS_S", 10)
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------
 

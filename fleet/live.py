@@ -3,6 +3,10 @@
 - ``live:rider:<id>``: a hash ``lat, lon, recorded_at, speed, city`` with a TTL (``LIVE_POSITION_TTL_S``);
   ``recorded_at`` is UTC ISO-8601 with microseconds, always the same width, so it sorts as text.
 - ``live:geo:<CITY>``: a GEO set of the city's on-duty riders (member: the rider id).
+- ``live:pending:<CITY>``: the city's positions not yet sent to its dispatchers, the newest per rider
+  (field: rider id, value: the ``rider.moved`` entry as JSON), emptied by ``dispatch.coalesce`` every flush.
+- ``live:watch:<rider id>``: the orders whose public tracking page is open on that rider (a set of order ids
+  with a TTL), so ingest publishes the rider's moves to those pages only while someone watches.
 
 Key names go through the default cache's ``make_key``, so they carry its ``KEY_PREFIX`` (each test run has
 its own) and the cache's ``delete_pattern`` clears them with the rest. This module only talks to Redis: the
@@ -23,8 +27,11 @@ from django_redis import get_redis_connection
 # replayed batch never moves a rider backwards, and two concurrent batches cannot interleave (a script runs
 # atomically). When the stored point is newer, an on-duty rider is still (re)placed in the city's GEO set
 # at the stored position, so a rider back on duty is found again even if the first batch is an old one.
-# KEYS: rider hash, city GEO set. ARGV: recorded_at, lat, lon, speed, city, ttl_s, member, is_on_duty (1/0).
-# Returns 1 when the position moved forward, 0 when it was left as it was.
+# A move forward also records the point in the city's pending hash for the dashboard (when ARGV[9], the
+# rider.moved entry, is given), and answers the orders whose tracking page watches the rider: one round trip.
+# KEYS: rider hash, city GEO set, city pending hash, rider watch set.
+# ARGV: recorded_at, lat, lon, speed, city, ttl_s, member, is_on_duty (1/0), pending entry JSON or '',
+# pending TTL ms. Returns {1, watching order ids...} when the position moved forward, {0} when it was left.
 _POSITION_SET = """
 local stored = redis.call('HGET', KEYS[1], 'recorded_at')
 if stored and stored >= ARGV[1] then
@@ -34,15 +41,26 @@ if stored and stored >= ARGV[1] then
             redis.call('GEOADD', KEYS[2], at[1], at[2], ARGV[7])
         end
     end
-    return 0
+    return {0}
 end
 redis.call('HSET', KEYS[1], 'recorded_at', ARGV[1], 'lat', ARGV[2], 'lon', ARGV[3], 'speed', ARGV[4], 'city', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if ARGV[8] == '1' then
     redis.call('GEOADD', KEYS[2], ARGV[3], ARGV[2], ARGV[7])
 end
-return 1
+if ARGV[9] ~= '' then
+    redis.call('HSET', KEYS[3], ARGV[7], ARGV[9])
+    redis.call('PEXPIRE', KEYS[3], ARGV[10])
+end
+local watching = redis.call('SMEMBERS', KEYS[4])
+table.insert(watching, 1, 1)
+return watching
 """
+
+#: A city's pending hash outlives a missed flush by this much, then goes (nobody is watching that city).
+PENDING_TTL_MS = 60_000
+#: How long a tracking page's watch on a rider lasts unless renewed (the page renews it on every change).
+WATCH_TTL_S = 60 * 60
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,14 @@ def rider_key(rider_id: int) -> str:
 
 def geo_key(city_code: str) -> str:
     return cache.make_key(f"live:geo:{city_code.upper()}")
+
+
+def pending_key(city_code: str) -> str:
+    return cache.make_key(f"live:pending:{city_code.upper()}")
+
+
+def watch_key(rider_id: int) -> str:
+    return cache.make_key(f"live:watch:{rider_id}")
 
 
 def _redis() -> Any:
@@ -98,10 +124,44 @@ def position_set(
 
     An on-duty rider is (re)added to the city's GEO set either way. Raises ``redis.RedisError``.
     """
+    return position_advance(
+        rider_id=rider_id,
+        city_code=city_code,
+        lat=lat,
+        lon=lon,
+        recorded_at=recorded_at,
+        speed_kmh=speed_kmh,
+        ttl_s=ttl_s,
+        is_on_duty=is_on_duty,
+    ).moved
+
+
+@dataclass(frozen=True)
+class Advance:
+    moved: bool
+    watching_order_ids: list[int]  # tracking pages open on the rider (only when it moved)
+
+
+def position_advance(
+    *,
+    rider_id: int,
+    city_code: str,
+    lat: float,
+    lon: float,
+    recorded_at: datetime,
+    speed_kmh: float | None,
+    ttl_s: int,
+    is_on_duty: bool,
+    pending_entry: str = "",
+) -> Advance:
+    """``position_set``, and when the position moved: ``pending_entry`` (a JSON ``rider.moved`` entry) is kept
+    as the rider's newest in the city's pending hash for the next dashboard flush, and the answer names the
+    orders whose tracking page watches the rider. One script, one round trip. Raises ``redis.RedisError``.
+    """
     client = _redis()
     script = client.register_script(_POSITION_SET)
-    moved = script(
-        keys=[rider_key(rider_id), geo_key(city_code)],
+    answer = script(
+        keys=[rider_key(rider_id), geo_key(city_code), pending_key(city_code), watch_key(rider_id)],
         args=[
             timestamp(recorded_at),
             repr(float(lat)),
@@ -111,10 +171,21 @@ def position_set(
             int(ttl_s),
             str(rider_id),
             "1" if is_on_duty else "0",
+            pending_entry,
+            PENDING_TTL_MS,
         ],
         client=client,
     )
-    return bool(moved)
+    return Advance(moved=bool(answer[0]), watching_order_ids=[int(_text(order_id)) for order_id in answer[1:]])
+
+
+def track_watch(*, rider_id: int, order_id: int) -> None:
+    """A tracking page of the order is open on the rider: ingest publishes the rider's moves to it for
+    ``WATCH_TTL_S`` (renewed by every call). Raises ``redis.RedisError``."""
+    pipe = _redis().pipeline(transaction=False)
+    pipe.sadd(watch_key(rider_id), str(order_id))
+    pipe.expire(watch_key(rider_id), WATCH_TTL_S)
+    pipe.execute()
 
 
 _FIELDS = ("lat", "lon", "recorded_at", "speed", "city")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -283,8 +284,9 @@ def location_batch_ingest(*, rider: Rider, points_raw: Sequence[Any], now: datet
     valid ones are inserted together, a point already stored (same ``recorded_at``) counting as a duplicate.
     ``points_raw`` is the parsed JSON list as it came; ``rider`` is as the request's authentication loaded it
     (with its city), read moments ago like any other check would. After commit the batch's newest point moves the
-    rider's live position (never backwards) and one ``rider.moved`` event goes to the city's dispatchers;
-    a Redis failure there is logged, never raised (the points are stored).
+    rider's live position (never backwards) and becomes the rider's pending point for the city's dashboards
+    (flushed as one ``rider.moved`` per city every ``DISPATCH_FLUSH_MS``); a Redis failure there is logged,
+    never raised (the points are stored).
     """
     if len(points_raw) > MAX_POINTS_PER_BATCH:
         raise BatchTooLarge(f"A batch carries at most {MAX_POINTS_PER_BATCH} points; send the rest in another batch.")
@@ -331,15 +333,26 @@ def location_batch_ingest(*, rider: Rider, points_raw: Sequence[Any], now: datet
 
 
 def live_position_advance(*, rider_id: int, city_code: str, point: Point, is_on_duty: bool) -> bool:
-    """Moves the rider's live position to ``point`` unless a newer one is known; publishes ``rider.moved``.
+    """Moves the rider's live position to ``point`` unless a newer one is known, and queues it for the city's
+    dashboards (``dispatch.coalesce`` flushes it); returns whether the position moved.
 
-    Runs after the batch's commit. The compare-and-set happens inside Redis (``live.position_set``), so two
-    concurrent batches never move a rider backwards. Redis or channel-layer failures are logged and
-    swallowed: the points are already stored, and the next batch repairs the live state. Returns whether the
-    position moved.
+    Runs after the batch's commit. The compare-and-set, the pending point and the question "is a tracking page
+    watching this rider?" are one Redis script (``live.position_advance``), so two concurrent batches never move a
+    rider backwards and ingest pays one round trip. Tracking pages watching the rider get the move at once.
+    Redis or channel-layer failures are logged and swallowed: the points are already stored, and the next batch
+    repairs the live state.
     """
+    entry = events.rider_moved_entry(
+        rider_id=rider_id,
+        lat=point.lat,
+        lon=point.lon,
+        recorded_at=live.timestamp(point.recorded_at),
+        speed_kmh=point.speed_kmh,
+        heading_deg=point.heading_deg,
+        battery_pct=point.battery_pct,
+    )
     try:
-        moved = live.position_set(
+        advance = live.position_advance(
             rider_id=rider_id,
             city_code=city_code,
             lat=point.lat,
@@ -348,25 +361,17 @@ def live_position_advance(*, rider_id: int, city_code: str, point: Point, is_on_
             speed_kmh=point.speed_kmh,
             ttl_s=settings.LIVE_POSITION_TTL_S,
             is_on_duty=is_on_duty,
+            pending_entry=json.dumps(entry),
         )
     except RedisError:
         logger.warning("live position of rider %s not updated: Redis failed", rider_id, exc_info=True)
         return False
-    if moved:
+    if advance.watching_order_ids:
         try:
-            events.rider_moved(
-                rider_id=rider_id,
-                city_code=city_code,
-                lat=point.lat,
-                lon=point.lon,
-                recorded_at=live.timestamp(point.recorded_at),
-                speed_kmh=point.speed_kmh,
-                heading_deg=point.heading_deg,
-                battery_pct=point.battery_pct,
-            )
+            events.rider_moved_tracked(order_ids=advance.watching_order_ids, entry=entry)
         except Exception:  # the channel layer is best effort here: the position itself is stored
             logger.warning("rider.moved for rider %s not published", rider_id, exc_info=True)
-    return moved
+    return advance.moved
 
 
 def riders_live_withdraw(*, riders: Iterable[tuple[int, int]]) -> None:

@@ -12,7 +12,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from riders.models import DutyLog, DutyStatus, KycDocument, Rider
+from riders.models import AlertStatus, DutyLog, DutyStatus, EmergencyAlert, KycDocument, Rider
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,26 @@ def rider_hos(*, rider_id: int, now: datetime | None = None) -> HoursOfService:
     )
 
 
+def riders_hos(*, rider_ids: Iterable[int], now: datetime | None = None) -> dict[int, HoursOfService]:
+    """``rider_hos`` of many riders in one query, by id (every given rider is in the answer, 0 minutes when
+    the rider has no duty log in the window): the dispatcher dashboard's on-duty list."""
+    now = now or timezone.now()
+    ids = set(rider_ids)
+    rows = {row["rider_id"]: row for row in _duty_minutes(ids, now)}
+    answer = {}
+    for rider_id in ids:
+        row = rows.get(rider_id)
+        today = row["today"] if row else timedelta(0)
+        week = row["week"] if row else timedelta(0)
+        answer[rider_id] = HoursOfService(
+            minutes_today=int(today.total_seconds() // 60),
+            minutes_7d=int(week.total_seconds() // 60),
+            daily_limit_minutes=settings.HOS_DAILY_LIMIT_MINUTES,
+            weekly_limit_minutes=settings.HOS_WEEKLY_LIMIT_MINUTES,
+        )
+    return answer
+
+
 def riders_over_hos_limit(*, now: datetime) -> list[int]:
     """Ids of on-duty riders whose time today or in the last 7 days reached its limit: one query."""
     on_duty = Rider.objects.filter(duty_status=DutyStatus.ON).values("pk")
@@ -95,3 +115,10 @@ def riders_on_duty_names(*, rider_ids: Iterable[int], city_code: str) -> dict[in
         pk__in=set(rider_ids), duty_status=DutyStatus.ON, city__code=city_code.upper()
     ).values_list("pk", "name")
     return dict(rows)
+
+
+def rider_gps_interval_s(*, rider_id: int) -> int:
+    """How often the rider's app should report its position: ``SOS_GPS_INTERVAL_S`` while one of the rider's
+    SOS alerts is open, ``GPS_INTERVAL_S`` otherwise."""
+    is_in_sos = EmergencyAlert.objects.filter(rider_id=rider_id, status=AlertStatus.OPEN).exists()
+    return settings.SOS_GPS_INTERVAL_S if is_in_sos else settings.GPS_INTERVAL_S

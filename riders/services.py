@@ -6,6 +6,7 @@ The API token model is DRF's, but only as a table: no HTTP concern reaches this 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -20,13 +21,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from config.errors import BadRequest, Conflict, PayloadTooLarge, RuleViolation
+from config.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, RuleViolation
 from fleet import selectors as fleet_selectors
 from fleet import services as fleet_services
 from fleet.models import City
 from riders import events, locks, selectors
 from riders.files import sniff_document
 from riders.models import (
+    AlertStatus,
     DutyEndReason,
     DutyLog,
     DutyStatus,
@@ -40,6 +42,8 @@ from riders.models import (
 )
 
 Actor = AbstractBaseUser | AnonymousUser
+
+logger = logging.getLogger(__name__)
 
 
 def _end_duty(rider: Rider, *, reason: str, at: datetime) -> None:
@@ -386,7 +390,88 @@ def emergency_alert_raise(*, rider_id: int, lat: float | None, lon: float | None
     """Stores an SOS first; dispatchers of the rider's city are told after commit."""
     rider = Rider.objects.select_related("city").get(pk=rider_id)
     alert = EmergencyAlert.objects.create(rider=rider, city=rider.city, lat=lat, lon=lon, message=message)
-    transaction.on_commit(partial(events.emergency_alert_raised, alert.pk))
+    transaction.on_commit(partial(_alert_raised, alert.pk))
+    return alert
+
+
+def _alert_raised(alert_id: int) -> None:
+    """After an SOS commits: schedules its escalation, then tells dispatchers and the rider's app.
+
+    The escalation runs ``riders.sos_escalate`` once the alert has waited ``SOS_ESCALATE_AFTER_S``; a broker
+    failure is logged and the every-minute ``riders.sos_escalate_due`` catches the alert instead.
+    """
+    from riders.tasks import sos_escalate_task  # the tasks module imports this one
+
+    try:
+        sos_escalate_task.apply_async(args=(alert_id,), countdown=settings.SOS_ESCALATE_AFTER_S)
+    except Exception:
+        logger.warning("escalation of SOS %s not scheduled; the sweep will escalate it", alert_id, exc_info=True)
+    events.emergency_alert_raised(alert_id)
+
+
+@transaction.atomic(durable=True)
+def emergency_alert_escalate(*, alert_id: int, now: datetime | None = None) -> bool:
+    """Escalates an SOS nobody acknowledged within ``SOS_ESCALATE_AFTER_S``: re-raised to the dispatchers of
+    every city after commit, and logged. Returns whether it escalated.
+
+    Locks the alert (``locks.lock_alert``) and sets ``escalated_at`` under the lock, so the per-alert task and the
+    every-minute sweep escalate it once between them. A no-op for an alert acknowledged, already escalated, or
+    not yet due (a task that ran early).
+    """
+    now = now or timezone.now()
+    alert = locks.lock_alert(alert_id)
+    if alert is None or alert.status != AlertStatus.OPEN or alert.escalated_at is not None:
+        return False
+    if now - alert.raised_at < timedelta(seconds=settings.SOS_ESCALATE_AFTER_S):
+        return False
+    alert.escalated_at = now
+    alert.save(update_fields=["escalated_at"])
+    logger.warning(
+        "SOS %s of rider %s (%s) unacknowledged for %.0f s: escalated to every city",
+        alert.pk,
+        alert.rider_id,
+        alert.city.code,
+        (now - alert.raised_at).total_seconds(),
+    )
+    transaction.on_commit(partial(events.emergency_alert_escalated, alert.pk))
+    return True
+
+
+def emergency_alerts_escalate_due(*, now: datetime | None = None) -> int:
+    """Escalates every SOS past due (the safety net under the per-alert task); returns how many escalated.
+
+    Each alert in its own transaction (``emergency_alert_escalate``), so one failure leaves the others done.
+    """
+    now = now or timezone.now()
+    due = EmergencyAlert.objects.filter(
+        status=AlertStatus.OPEN,
+        escalated_at__isnull=True,
+        raised_at__lte=now - timedelta(seconds=settings.SOS_ESCALATE_AFTER_S),
+    ).order_by("pk")
+    return sum(emergency_alert_escalate(alert_id=alert_id, now=now) for alert_id in due.values_list("pk", flat=True))
+
+
+@transaction.atomic(durable=True)
+def emergency_alert_acknowledge(*, alert_id: int, user: Actor) -> EmergencyAlert:
+    """A dispatcher takes an open SOS: it becomes ACKNOWLEDGED, by whom and when.
+
+    Locks the alert (``locks.lock_alert``), so two dispatchers acknowledging at once get one success and one
+    ``Conflict``; an alert that is not OPEN any more is a ``Conflict`` too. After commit the city's dispatchers
+    hear ``sos.acknowledged`` and the rider's app goes back to its normal GPS interval (unless another alert of
+    the rider is still open).
+    """
+    if not (user.is_authenticated and getattr(user, "is_staff", False)):
+        raise RuleViolation("Only dispatchers acknowledge an SOS.", code="not_a_dispatcher")
+    alert = locks.lock_alert(alert_id)
+    if alert is None:
+        raise NotFound("No such SOS alert.")
+    if alert.status != AlertStatus.OPEN:
+        raise Conflict("This SOS was already acknowledged.", code="alert_already_acknowledged")
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_by_id = user.pk
+    alert.acknowledged_at = timezone.now()
+    alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+    transaction.on_commit(partial(events.emergency_alert_acknowledged, alert.pk))
     return alert
 
 
