@@ -259,3 +259,12 @@ def test_once_the_trip_is_over_its_tracking_page_no_longer_shows_the_rider(clien
         "",
     )
     assert "Ravi" not in response.content.decode()
+
+
+def test_the_pages_carry_a_content_security_policy(staff_client, settings):
+    settings.DISPATCH_TILE_URL = "https://{s}.tile.example.org/{z}/{x}/{y}.png"
+    policy = staff_client.get("/dispatch/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "img-src 'self' data: https://*.tile.example.org" in policy
+    assert "unsafe-eval" not in policy
