@@ -59,6 +59,13 @@ SCHEDULE: tuple[Periodic, ...] = (
         "to every city's dispatchers and logged (the safety net under the per-alert riders.sos_escalate task).",
     ),
     Periodic(
+        task="fleet.live_state_repair",
+        crontab={"minute": "*"},
+        expires_s=50,
+        description="Every minute: when Redis has lost the live state (restarted empty), every on-duty rider is put "
+        "back on the live map from the newest point in the location log; otherwise one EXISTS.",
+    ),
+    Periodic(
         task="fleet.ensure_location_partitions",
         crontab={"minute": "15", "hour": "2"},
         expires_s=60 * 60,

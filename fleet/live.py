@@ -96,8 +96,22 @@ def watch_key(rider_id: int) -> str:
     return cache.make_key(f"live:watch:{rider_id}")
 
 
+def epoch_key() -> str:
+    return cache.make_key("live:epoch")
+
+
 def _redis() -> Any:
     return get_redis_connection("default")
+
+
+def epoch_present() -> bool:
+    """Whether the live state is known to be whole: the marker ``live_state_repair`` sets after a rebuild.
+    Redis keeps nothing on disk, so after a restart (or a flush) the marker is gone with everything else."""
+    return bool(_redis().exists(epoch_key()))
+
+
+def epoch_mark() -> None:
+    _redis().set(epoch_key(), timestamp(datetime.now(UTC)))
 
 
 def _text(value: Any) -> str:

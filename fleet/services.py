@@ -374,6 +374,63 @@ def live_position_advance(*, rider_id: int, city_code: str, point: Point, is_on_
     return advance.moved
 
 
+# The newest point of each on-duty rider within the live TTL: one index probe per rider (the location log's
+# primary key is (rider_id, recorded_at)), not a scan of the log.
+_NEWEST_POINTS_ON_DUTY = """
+    SELECT r.id, c.code, p.recorded_at, p.lat, p.lon, p.speed_kmh
+    FROM riders_rider r
+    JOIN fleet_city c ON c.id = r.city_id
+    CROSS JOIN LATERAL (
+        SELECT l.recorded_at, l.lat, l.lon, l.speed_kmh
+        FROM fleet_locationlog l
+        WHERE l.rider_id = r.id AND l.recorded_at > %s
+        ORDER BY l.recorded_at DESC
+        LIMIT 1
+    ) p
+    WHERE r.duty_status = %s
+"""
+
+
+def live_state_rebuild(*, now: datetime | None = None) -> int:
+    """Puts every on-duty rider back on the live map (position and the city's GEO set) from the newest point
+    the location log holds for them within ``LIVE_POSITION_TTL_S``; returns how many it placed.
+
+    For after Redis lost its data (it keeps nothing on disk): riders whose apps keep sending are back with
+    their next batch anyway, this brings back the ones that are quiet for a while, so automatic assignment
+    finds them. The compare-and-set keeps a newer position a batch wrote meanwhile. Raises ``RedisError``.
+    """
+    now = now or datetime.now(UTC)
+    with connection.cursor() as cursor:
+        since = now - timedelta(seconds=settings.LIVE_POSITION_TTL_S)
+        cursor.execute(_NEWEST_POINTS_ON_DUTY, [since, DutyStatus.ON])
+        rows = cursor.fetchall()
+    for rider_id, city_code, recorded_at, lat, lon, speed_kmh in rows:
+        live.position_advance(
+            rider_id=rider_id,
+            city_code=city_code,
+            lat=lat,
+            lon=lon,
+            recorded_at=recorded_at,
+            speed_kmh=speed_kmh,
+            ttl_s=settings.LIVE_POSITION_TTL_S,
+            is_on_duty=True,
+            pending_entry="",
+        )
+    return len(rows)
+
+
+def live_state_repair() -> int:
+    """Rebuilds the live state when Redis has lost it (no ``live.epoch_present`` marker), then sets the
+    marker; otherwise does nothing. Every minute (``fleet.live_state_repair``): one ``EXISTS`` when all is
+    well. Returns how many riders it placed."""
+    if live.epoch_present():
+        return 0
+    placed = live_state_rebuild()
+    live.epoch_mark()
+    logger.warning("live state rebuilt from the location log: %s on-duty riders placed", placed)
+    return placed
+
+
 def riders_live_withdraw(*, riders: Iterable[tuple[int, int]]) -> None:
     """Takes riders who went off duty out of their cities' GEO sets: ``riders`` is ``(rider_id, city_id)``.
 

@@ -10,7 +10,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from fleet import distance, partitions
+from fleet import distance, partitions, services
 
 
 @shared_task(name="fleet.ensure_location_partitions")
@@ -33,3 +33,10 @@ def rider_distances_compute_task() -> dict[str, int]:
     return {
         day.isoformat(): distance.rider_day_distances_compute(day=day) for day in (today - timedelta(days=1), today)
     }
+
+
+@shared_task(name="fleet.live_state_repair")
+def live_state_repair_task() -> int:
+    """Idempotent: with the live state whole (its marker present) it does nothing; a rebuild never moves a
+    rider back (compare-and-set on recorded_at)."""
+    return services.live_state_repair()

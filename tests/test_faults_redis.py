@@ -138,3 +138,28 @@ def test_the_api_keeps_answering_while_redis_is_down_and_recovers_when_it_return
     position = live.position_get(rider.pk)
     assert position is not None
     assert client.get("/health/ready/").status_code == 200
+
+
+def test_when_redis_returns_empty_the_repair_puts_quiet_on_duty_riders_back_from_the_database(redis_server):
+    from fleet import services as fleet_services
+    from fleet.services import Point, location_points_record
+
+    quiet = RiderFactory(duty_status=DutyStatus.ON, kyc_status=KycStatus.APPROVED)
+    off_duty = RiderFactory()
+    now = datetime.now(UTC)
+    for rider in (quiet, off_duty):
+        location_points_record(rider_id=rider.pk, points=[Point(now - timedelta(seconds=30), 12.9716, 77.5946)])
+    assert fleet_services.live_state_repair() == 1  # no marker yet: a first rebuild
+    assert fleet_services.live_state_repair() == 0  # whole: one EXISTS, nothing else
+
+    redis_server.stop()
+    redis_server.start()  # back empty: the marker went with everything else
+    caches["default"].close()
+    assert live.position_get(quiet.pk) is None
+
+    assert fleet_services.live_state_repair() == 1
+    position = live.position_get(quiet.pk)
+    assert position is not None
+    assert (round(position.lat, 4), round(position.lon, 4)) == (12.9716, 77.5946)
+    assert live.position_get(off_duty.pk) is None
+    assert quiet.pk in live.geo_members(quiet.city.code)
