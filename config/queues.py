@@ -29,7 +29,9 @@ def queue_depths(queues: Iterable[str] = QUEUES) -> dict[str, int]:
     from config.celery import app
 
     names = list(dict.fromkeys(queues))
-    with app.connection_for_read() as connection:
+    # One quick try: a scrape or an ops page must answer fast when the broker is down, not retry for seconds.
+    quick = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
+    with app.connection_for_read(transport_options=quick) as connection:
         channel: Any = connection.default_channel  # kombu's Redis channel: its key naming and client
         keys = {
             name: list(dict.fromkeys(channel._q_for_pri(name, step) for step in channel.priority_steps))
