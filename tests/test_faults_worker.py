@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_worker(broker_url: str) -> subprocess.Popen[bytes]:
+def start_worker(broker_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.fault_settings",
@@ -33,7 +33,8 @@ def start_worker(broker_url: str) -> subprocess.Popen[bytes]:
         "REDIS_URL": settings.CACHES["default"]["LOCATION"],
     }
     argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "faults", "--pool", "solo", "-l", "warning"]
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("ab") as out:  # the worker's own words, shown when the test fails
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _test_database_url() -> str:
@@ -50,26 +51,35 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_task_whose_worker_is_killed_runs_again_and_its_posting_happens_once():
+def test_a_task_whose_worker_is_killed_runs_again_and_its_posting_happens_once(tmp_path):
     from django_redis import get_redis_connection
 
     broker = PrivateRedis()
     broker.start()
-    sender = Celery("fault-test", broker=broker.url)
+    sender = Celery("fault-test")
     rider = RiderFactory()
     key = f"fault-worker-{rider.pk}"
     redis = get_redis_connection("default")
-    worker = start_worker(broker.url)
+    log = tmp_path / "worker.log"
+    worker = start_worker(broker.url, log)
     try:
-        sender.send_task("tests.fault_post_then_linger", args=(rider.pk, key, 30), queue="faults", acks_late=True)
+        # An explicit connection: a CELERY_BROKER_URL in the environment (make test sets one) would win over
+        # the app's own broker setting.
+        with sender.connection_for_write(broker.url) as connection:
+            sender.send_task(
+                "tests.fault_post_then_linger", args=(rider.pk, key, 30), queue="faults", connection=connection
+            )
         # The first run posted (committed) and lingers: kill the worker before it can acknowledge.
         wait_for(lambda: LedgerEntry.objects.filter(rider_id=rider.pk).exists(), 60, "the first run's posting")
         assert redis.get(f"fault-runs:{key}") == b"1"
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
 
-        worker = start_worker(broker.url)  # the message comes back after the visibility timeout
+        worker = start_worker(broker.url, log)  # the message comes back after the visibility timeout
         wait_for(lambda: redis.get(f"fault-runs:{key}") == b"2", 60, "the second run")
+    except AssertionError:
+        print(log.read_text()[-5000:])
+        raise
     finally:
         worker.kill()
         worker.wait(timeout=10)
