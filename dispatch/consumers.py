@@ -9,7 +9,9 @@ from "the server restarts" to reconnect or not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,6 +32,10 @@ from riders import selectors as rider_selectors
 NOT_AUTHENTICATED = 4401
 FORBIDDEN = 4403
 NOT_FOUND = 4404
+TOO_SLOW = 4408
+
+#: Frames a dashboard socket may have waiting (a flush every 500 ms: half a minute behind).
+OUTBOX_MAX = 64
 
 _ACTIVE = {str(status) for status in ACTIVE_STATUSES}
 
@@ -58,9 +64,16 @@ class _Forwarding(AsyncWebsocketConsumer):
 
 
 class DispatchConsumer(_Forwarding):
-    """``ws/dispatch/<city>/``: a staff member's dashboard of one city."""
+    """``ws/dispatch/<city>/``: a staff member's dashboard of one city.
+
+    Its frames come from the process's relay of the city (``dispatch.coalesce.Flusher``) through an outbox a
+    writer task drains: a viewer whose outbox holds ``OUTBOX_MAX`` frames cannot keep up, and is closed with
+    4408 (the page reconnects and re-syncs) rather than hold memory without bound.
+    """
 
     city_code = ""
+    outbox: asyncio.Queue[str]
+    writer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -72,22 +85,43 @@ class DispatchConsumer(_Forwarding):
         if city is None:
             return await self.refuse(NOT_FOUND)
         self.city_code = city.code
-        await self.join(dispatch_group(city.code))
+        if not flusher().is_hub():
+            await self.join(dispatch_group(city.code))
         await self.accept()
-        flusher().join(city.code)
+        self.outbox = asyncio.Queue()
+        self.writer = asyncio.get_running_loop().create_task(self.write())
+        await flusher().join(city.code, self)
         try:
             stats = await flusher().stats_latest(city.code)
         except RedisError:
             stats = None
         if stats is not None:
-            await self.send_event("stats", stats)
+            self.push(json.dumps({"event": "stats", "payload": stats}))
+
+    def push(self, text: str) -> None:
+        if self.outbox.qsize() >= OUTBOX_MAX:
+            if self.writer is not None:
+                self.writer.cancel()
+                self.writer = None
+                asyncio.get_running_loop().create_task(self.close(code=TOO_SLOW))
+            return
+        self.outbox.put_nowait(text)
+
+    async def write(self) -> None:
+        while True:
+            await self.send(text_data=await self.outbox.get())
 
     async def disconnect(self, code: int) -> None:
         if self.city_code:
-            flusher().leave(self.city_code)
+            await flusher().leave(self.city_code, self)
+        if self.writer is not None:
+            self.writer.cancel()
         await super().disconnect(code)
 
-    rider_moved = order_changed = sos_raised = sos_acknowledged = stats = _Forwarding.forward
+    async def forward(self, message: dict[str, Any]) -> None:
+        self.push(frame_text(message))  # DISPATCH_FANOUT = "group": in order with the relay's frames
+
+    rider_moved = order_changed = sos_raised = sos_acknowledged = stats = forward
 
 
 class DriverConsumer(_Forwarding):
