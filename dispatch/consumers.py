@@ -15,8 +15,10 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from redis.exceptions import RedisError
 
 from config.realtime import dispatch_group, frame_text, order_track_group, rider_group
@@ -74,6 +76,13 @@ class DispatchConsumer(_Forwarding):
     city_code = ""
     outbox: asyncio.Queue[str]
     writer: asyncio.Task[None] | None = None
+    is_joined = False
+
+    @property  # type: ignore[override]
+    def channel_layer_alias(self) -> str:
+        """No channel of its own under the relay (``DISPATCH_FANOUT = "hub"``): the relay reaches it in memory,
+        which spares a subscription (pub/sub) or a receive loop (classic layer) per viewer."""
+        return DEFAULT_CHANNEL_LAYER if settings.DISPATCH_FANOUT == "group" else "dispatch-relay-needs-none"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -91,6 +100,7 @@ class DispatchConsumer(_Forwarding):
         self.outbox = asyncio.Queue()
         self.writer = asyncio.get_running_loop().create_task(self.write())
         await flusher().join(city.code, self)
+        self.is_joined = True
         try:
             stats = await flusher().stats_latest(city.code)
         except RedisError:
@@ -99,21 +109,37 @@ class DispatchConsumer(_Forwarding):
             self.push(json.dumps({"event": "stats", "payload": stats}))
 
     def push(self, text: str) -> None:
+        if self.writer is None or self.writer.done():
+            return  # closing, or the socket is gone
         if self.outbox.qsize() >= OUTBOX_MAX:
-            if self.writer is not None:
-                self.writer.cancel()
-                self.writer = None
-                asyncio.get_running_loop().create_task(self.close(code=TOO_SLOW))
+            self.writer.cancel()
+            asyncio.get_running_loop().create_task(self.abandon(TOO_SLOW))
             return
         self.outbox.put_nowait(text)
 
     async def write(self) -> None:
-        while True:
-            await self.send(text_data=await self.outbox.get())
+        try:
+            while True:
+                await self.send(text_data=await self.outbox.get())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-send: stop being relayed to
+            await self.abandon(None)
+
+    async def abandon(self, code: int | None) -> None:
+        """Stops relaying to this socket and closes it (``code``) if it is still open."""
+        await self.leave_relay()
+        if code is not None:
+            with contextlib.suppress(Exception):
+                await self.close(code=code)
+
+    async def leave_relay(self) -> None:
+        if self.is_joined:
+            self.is_joined = False
+            await flusher().leave(self.city_code, self)
 
     async def disconnect(self, code: int) -> None:
-        if self.city_code:
-            await flusher().leave(self.city_code, self)
+        await self.leave_relay()
         if self.writer is not None:
             self.writer.cancel()
         await super().disconnect(code)
