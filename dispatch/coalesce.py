@@ -54,6 +54,8 @@ return pending
 
 #: How many lock attempts a flusher makes per flush period: the lag a batch can gain waiting for a tick.
 TICKS_PER_FLUSH = 5
+#: Pause before a relay receives again after a failure.
+RELAY_RETRY_S = 0.2
 
 
 def flush_lock_key(city_code: str) -> str:
@@ -115,7 +117,9 @@ class Flusher:
             layer = get_channel_layer()
             assert layer is not None
             channel = await layer.new_channel()
-            self.relays[code] = (channel, asyncio.get_running_loop().create_task(self.relay(code, channel)))
+            task = asyncio.get_running_loop().create_task(self.relay(code, channel), name=f"dispatch-relay-{code}")
+            task.add_done_callback(_log_failure)
+            self.relays[code] = (channel, task)
             await layer.group_add(dispatch_group(code), channel)
 
     async def leave(self, city_code: str, viewer: Viewer) -> None:
@@ -141,7 +145,16 @@ class Flusher:
         layer = get_channel_layer()
         assert layer is not None
         while True:
-            message = await layer.receive(channel)
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis restarting, or the classic layer's blocking read outliving redis-py's socket timeout: the
+                # relay must outlive both, or this process's dashboards go silent.
+                logger.warning("relay of %s: receive failed, retrying", city_code, exc_info=True)
+                await asyncio.sleep(RELAY_RETRY_S)
+                continue
             try:
                 text = frame_text(message)
             except (KeyError, TypeError):
@@ -202,6 +215,11 @@ class Flusher:
         """The city's KPIs as last published (for a viewer who just connected), or None."""
         text = await self.redis.get(stats_key(city_code))
         return None if text is None else json.loads(text)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()

@@ -78,7 +78,7 @@ class DispatchConsumer(_Forwarding):
     writer: asyncio.Task[None] | None = None
     is_joined = False
 
-    @property  # type: ignore[override]
+    @property
     def channel_layer_alias(self) -> str:
         """No channel of its own under the relay (``DISPATCH_FANOUT = "hub"``): the relay reaches it in memory,
         which spares a subscription (pub/sub) or a receive loop (classic layer) per viewer."""
