@@ -205,9 +205,12 @@ CELERY_TASK_ROUTES = {
     "wallet.reconcile": {"queue": "bulk"},
 }
 
+# The pub/sub layer: one PUBLISH per group message, fanned out to a process's sockets in memory; the classic
+# layer (channels_redis.core.RedisChannelLayer) pushes a copy per member through Redis (README, Live dashboard).
+CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER_BACKEND", "channels_redis.pubsub.RedisPubSubChannelLayer")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": CHANNEL_LAYER_BACKEND,
         "CONFIG": {
             "hosts": [env_str("CHANNEL_LAYER_URL", redis_db_url(REDIS_URL, 2))],
             "prefix": f"{CACHE_KEY_PREFIX}:asgi",
@@ -346,6 +349,9 @@ GPS_INTERVAL_S = env_int("GPS_INTERVAL_S", 5)
 SOS_GPS_INTERVAL_S = env_int("SOS_GPS_INTERVAL_S", 2)
 DISPATCH_FLUSH_MS = env_int("DISPATCH_FLUSH_MS", 500)
 DISPATCH_STATS_S = env_int("DISPATCH_STATS_S", 10)
+# "hub": each ASGI process joins a city's dispatch group once and relays to its viewers; "group": every viewer
+# joins it (measured in the README: bench/dashboard_ws_bench.py).
+DISPATCH_FANOUT = env_str("DISPATCH_FANOUT", "hub")
 
 # --- Production protections (manage.py check --deploy clean with DEBUG=0) --------------------------
 

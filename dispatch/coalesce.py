@@ -21,15 +21,15 @@ import json
 import logging
 import uuid
 import weakref
-from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 
-from config.realtime import dispatch_group, publish_async
+from config.realtime import dispatch_group, frame_text, publish_async
 from fleet.live import pending_key
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ return pending
 
 #: How many lock attempts a flusher makes per flush period: the lag a batch can gain waiting for a tick.
 TICKS_PER_FLUSH = 5
+#: Pause before a relay receives again after a failure.
+RELAY_RETRY_S = 0.2
 
 
 def flush_lock_key(city_code: str) -> str:
@@ -68,14 +70,30 @@ def stats_key(city_code: str) -> str:
     return cache.make_key(f"live:stats:{city_code.upper()}")
 
 
+class Viewer(Protocol):
+    """A dashboard socket of this process (``dispatch.consumers.DispatchConsumer``)."""
+
+    def push(self, text: str) -> None:
+        """Queues a frame for the socket; never waits (a slow socket must not hold the others back)."""
+
+
 class Flusher:
-    """The flusher of one event loop: runs while the loop has dashboard viewers, for their cities only."""
+    """The dashboards of one event loop (one per ASGI process): the flush task, and the relay of each city.
+
+    Runs while the loop has dashboard viewers, for their cities only. With ``DISPATCH_FANOUT = "hub"`` (the
+    default) the process joins each city's dispatch group once, on a channel of its own, and relays every message
+    of the group to its viewers of that city: the frame is decoded and encoded once per process, and each viewer
+    costs one queued write. With ``"group"`` every viewer's consumer joins the group itself (Channels' usual way:
+    the layer delivers, decodes and dispatches a copy per viewer), kept to measure the difference (README).
+    """
 
     def __init__(self) -> None:
-        self.viewers: Counter[str] = Counter()
+        self.viewers: dict[str, set[Viewer]] = {}
+        self.relays: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.task: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
         self._script: Any = None
+        self._stats: set[asyncio.Task[None]] = set()
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -84,20 +102,66 @@ class Flusher:
             self._script = self._redis.register_script(_FLUSH_TURN)
         return self._redis
 
-    def join(self, city_code: str) -> None:
-        self.viewers[city_code.upper()] += 1
+    @staticmethod
+    def is_hub() -> bool:
+        return bool(settings.DISPATCH_FANOUT == "hub")
+
+    async def join(self, city_code: str, viewer: Viewer) -> None:
+        code = city_code.upper()
+        members = self.viewers.setdefault(code, set())
+        is_first = not members
+        members.add(viewer)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self.run(), name="dispatch-flusher")
+        if is_first and self.is_hub():
+            layer = get_channel_layer()
+            assert layer is not None
+            channel = await layer.new_channel()
+            task = asyncio.get_running_loop().create_task(self.relay(code, channel), name=f"dispatch-relay-{code}")
+            task.add_done_callback(_log_failure)
+            self.relays[code] = (channel, task)
+            await layer.group_add(dispatch_group(code), channel)
 
-    def leave(self, city_code: str) -> None:
+    async def leave(self, city_code: str, viewer: Viewer) -> None:
         code = city_code.upper()
-        self.viewers[code] -= 1
-        if self.viewers[code] <= 0:
-            del self.viewers[code]
+        members = self.viewers.get(code, set())
+        members.discard(viewer)
+        if not members:
+            self.viewers.pop(code, None)
+            relay = self.relays.pop(code, None)
+            if relay is not None:
+                channel, task = relay
+                task.cancel()
+                layer = get_channel_layer()
+                assert layer is not None
+                await layer.group_discard(dispatch_group(code), channel)
         if not self.viewers and self.task is not None:
             # Nothing pending is lost: a point left in Redis goes out with the next flush of any process.
             self.task.cancel()
             self.task = None
+
+    async def relay(self, city_code: str, channel: str) -> None:
+        """Every message of the city's dispatch group, as one frame, to each of this process's viewers of it."""
+        layer = get_channel_layer()
+        assert layer is not None
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis restarting, or the classic layer's blocking read outliving redis-py's socket timeout: the
+                # relay must outlive both, or this process's dashboards go silent.
+                logger.warning("relay of %s: receive failed, retrying", city_code, exc_info=True)
+                await asyncio.sleep(RELAY_RETRY_S)
+                continue
+            try:
+                text = frame_text(message)
+            except (KeyError, TypeError):
+                logger.warning("a message of %s without an event: %r", city_code, message)
+                continue
+            for viewer in list(self.viewers.get(city_code, ())):
+                viewer.push(text)
 
     async def run(self) -> None:
         try:
@@ -130,22 +194,32 @@ class Flusher:
         riders = [json.loads(entry) for entry in pending[1::2]]
         if riders:
             await publish_async(dispatch_group(city_code), "rider.moved", {"riders": riders}, frame_id=uuid.uuid4().hex)
-        if stats_due:
-            await self.stats_publish(city_code)
+        if stats_due:  # a task of its own: a slow KPI query must not hold back the next flushes
+            task = asyncio.get_running_loop().create_task(self.stats_publish(city_code))
+            self._stats.add(task)
+            task.add_done_callback(self._stats.discard)
         return len(riders)
 
     async def stats_publish(self, city_code: str) -> None:
         from dispatch import selectors  # the page's module: imports models
 
-        kpis = await database_sync_to_async(selectors.kpis)(city_code)
-        payload = json.loads(json.dumps(kpis, default=str))
-        await self.redis.set(stats_key(city_code), json.dumps(payload), ex=3 * settings.DISPATCH_STATS_S)
-        await publish_async(dispatch_group(city_code), "stats", payload)
+        try:
+            kpis = await database_sync_to_async(selectors.kpis)(city_code)
+            payload = json.loads(json.dumps(kpis, default=str))
+            await self.redis.set(stats_key(city_code), json.dumps(payload), ex=3 * settings.DISPATCH_STATS_S)
+            await publish_async(dispatch_group(city_code), "stats", payload)
+        except Exception:
+            logger.warning("KPIs of %s not published", city_code, exc_info=True)
 
     async def stats_latest(self, city_code: str) -> dict[str, Any] | None:
         """The city's KPIs as last published (for a viewer who just connected), or None."""
         text = await self.redis.get(stats_key(city_code))
         return None if text is None else json.loads(text)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()

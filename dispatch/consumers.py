@@ -9,14 +9,19 @@ from "the server restarts" to reconnect or not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from redis.exceptions import RedisError
 
+from config import metrics
 from config.realtime import dispatch_group, frame_text, order_track_group, rider_group
 from dispatch import tracking
 from dispatch.coalesce import flusher
@@ -30,16 +35,29 @@ from riders import selectors as rider_selectors
 NOT_AUTHENTICATED = 4401
 FORBIDDEN = 4403
 NOT_FOUND = 4404
+TOO_SLOW = 4408
+
+#: Frames a dashboard socket may have waiting (a flush every 500 ms: half a minute behind).
+OUTBOX_MAX = 64
 
 _ACTIVE = {str(status) for status in ACTIVE_STATUSES}
 
 
 class _Forwarding(AsyncWebsocketConsumer):
     groups_joined: list[str]
+    #: The ``kind`` label of ``fleetops_websockets_open`` (``/metrics``).
+    kind = ""
+    is_counted = False
 
     async def refuse(self, code: int) -> None:
         await self.accept()
         await self.close(code=code)
+
+    async def accept_counted(self) -> None:
+        """Accepts the socket and counts it open until it disconnects (a refused socket is not counted)."""
+        await self.accept()
+        metrics.WEBSOCKETS_OPEN.labels(kind=self.kind).inc()
+        self.is_counted = True
 
     async def join(self, *groups: str) -> None:
         self.groups_joined = list(groups)
@@ -47,6 +65,9 @@ class _Forwarding(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        if self.is_counted:
+            self.is_counted = False
+            metrics.WEBSOCKETS_OPEN.labels(kind=self.kind).dec()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -58,9 +79,24 @@ class _Forwarding(AsyncWebsocketConsumer):
 
 
 class DispatchConsumer(_Forwarding):
-    """``ws/dispatch/<city>/``: a staff member's dashboard of one city."""
+    """``ws/dispatch/<city>/``: a staff member's dashboard of one city.
 
+    Its frames come from the process's relay of the city (``dispatch.coalesce.Flusher``) through an outbox a
+    writer task drains: a viewer whose outbox holds ``OUTBOX_MAX`` frames cannot keep up, and is closed with
+    4408 (the page reconnects and re-syncs) rather than hold memory without bound.
+    """
+
+    kind = "dispatch"
     city_code = ""
+    outbox: asyncio.Queue[str]
+    writer: asyncio.Task[None] | None = None
+    is_joined = False
+
+    @property
+    def channel_layer_alias(self) -> str:
+        """No channel of its own under the relay (``DISPATCH_FANOUT = "hub"``): the relay reaches it in memory,
+        which spares a subscription (pub/sub) or a receive loop (classic layer) per viewer."""
+        return DEFAULT_CHANNEL_LAYER if settings.DISPATCH_FANOUT == "group" else "dispatch-relay-needs-none"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -72,34 +108,74 @@ class DispatchConsumer(_Forwarding):
         if city is None:
             return await self.refuse(NOT_FOUND)
         self.city_code = city.code
-        await self.join(dispatch_group(city.code))
-        await self.accept()
-        flusher().join(city.code)
+        if not flusher().is_hub():
+            await self.join(dispatch_group(city.code))
+        await self.accept_counted()
+        self.outbox = asyncio.Queue()
+        self.writer = asyncio.get_running_loop().create_task(self.write())
+        await flusher().join(city.code, self)
+        self.is_joined = True
         try:
             stats = await flusher().stats_latest(city.code)
         except RedisError:
             stats = None
         if stats is not None:
-            await self.send_event("stats", stats)
+            self.push(json.dumps({"event": "stats", "payload": stats}))
+
+    def push(self, text: str) -> None:
+        if self.writer is None or self.writer.done():
+            return  # closing, or the socket is gone
+        if self.outbox.qsize() >= OUTBOX_MAX:
+            self.writer.cancel()
+            asyncio.get_running_loop().create_task(self.abandon(TOO_SLOW))
+            return
+        self.outbox.put_nowait(text)
+
+    async def write(self) -> None:
+        try:
+            while True:
+                await self.send(text_data=await self.outbox.get())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-send: stop being relayed to
+            await self.abandon(None)
+
+    async def abandon(self, code: int | None) -> None:
+        """Stops relaying to this socket and closes it (``code``) if it is still open."""
+        await self.leave_relay()
+        if code is not None:
+            with contextlib.suppress(Exception):
+                await self.close(code=code)
+
+    async def leave_relay(self) -> None:
+        if self.is_joined:
+            self.is_joined = False
+            await flusher().leave(self.city_code, self)
 
     async def disconnect(self, code: int) -> None:
-        if self.city_code:
-            flusher().leave(self.city_code)
+        await self.leave_relay()
+        if self.writer is not None:
+            self.writer.cancel()
         await super().disconnect(code)
 
-    rider_moved = order_changed = sos_raised = sos_acknowledged = stats = _Forwarding.forward
+    async def forward(self, message: dict[str, Any]) -> None:
+        self.push(frame_text(message))  # DISPATCH_FANOUT = "group": in order with the relay's frames
+
+    rider_moved = order_changed = sos_raised = sos_acknowledged = stats = forward
 
 
 class DriverConsumer(_Forwarding):
     """``ws/driver/``: the rider's app (``dispatch.auth.DriverTokenAuthMiddleware`` put ``rider_id`` in the
     scope): its offers, changes to its orders, and how often to send GPS."""
 
+    kind = "driver"
+
     async def connect(self) -> None:
         rider_id = self.scope.get("rider_id")
         if rider_id is None:
             return await self.refuse(NOT_AUTHENTICATED)
         await self.join(rider_group(rider_id))
-        await self.accept()
+        await self.accept_counted()
         seconds = await database_sync_to_async(rider_selectors.rider_gps_interval_s)(rider_id=rider_id)
         await self.send_event("gps.interval", rider_events.gps_interval_payload(seconds))
 
@@ -110,6 +186,7 @@ class TrackConsumer(_Forwarding):
     """``ws/orders/<id>/track/?token=<signed id>``: one trip's public tracking page. Forwards the order's
     changes, and its rider's moves only while the order is active with that rider."""
 
+    kind = "track"
     rider_id: int | None = None
     is_active = False
 
@@ -123,7 +200,7 @@ class TrackConsumer(_Forwarding):
             return await self.refuse(NOT_FOUND)
         self.order_id = order_id
         await self.join(order_track_group(order_id))
-        await self.accept()
+        await self.accept_counted()
         await self.follow(order.rider_id, str(order.status))
 
     async def follow(self, rider_id: int | None, status: str) -> None:

@@ -395,18 +395,23 @@ def emergency_alert_raise(*, rider_id: int, lat: float | None, lon: float | None
 
 
 def _alert_raised(alert_id: int) -> None:
-    """After an SOS commits: schedules its escalation, then tells dispatchers and the rider's app.
+    """After an SOS commits: tells dispatchers and the rider's app, then schedules the escalation.
 
-    The escalation runs ``riders.sos_escalate`` once the alert has waited ``SOS_ESCALATE_AFTER_S``; a broker
-    failure is logged and the every-minute ``riders.sos_escalate_due`` catches the alert instead.
+    Dispatchers first: the hand-off to the broker costs more than the publish (a connection on a process's first
+    task), and an SOS must reach the dashboards at once. The escalation runs ``riders.sos_escalate`` once the
+    alert has waited ``SOS_ESCALATE_AFTER_S``; whichever step fails is logged and the other still runs (the
+    every-minute ``riders.sos_escalate_due`` catches an alert whose task was not queued).
     """
     from riders.tasks import sos_escalate_task  # the tasks module imports this one
 
     try:
+        events.emergency_alert_raised(alert_id)
+    except Exception:
+        logger.error("SOS %s not published to dispatchers; it escalates if nobody takes it", alert_id, exc_info=True)
+    try:
         sos_escalate_task.apply_async(args=(alert_id,), countdown=settings.SOS_ESCALATE_AFTER_S)
     except Exception:
         logger.warning("escalation of SOS %s not scheduled; the sweep will escalate it", alert_id, exc_info=True)
-    events.emergency_alert_raised(alert_id)
 
 
 @transaction.atomic(durable=True)

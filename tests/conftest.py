@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test.utils import override_settings
+
+from tests.layers import GroupListener
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -72,3 +75,17 @@ def _clean_cache() -> Iterator[None]:
 def staff_client(client, admin_user):  # type: ignore[no-untyped-def]
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def listen() -> Iterator[Any]:
+    """``listen(group, ...)`` hears those channel-layer groups (``tests.layers.GroupListener``) until the test ends."""
+    listeners: list[GroupListener] = []
+
+    def start(*groups: str) -> GroupListener:
+        listeners.append(GroupListener(list(groups)))
+        return listeners[-1]
+
+    yield start
+    for listener in listeners:
+        listener.close()

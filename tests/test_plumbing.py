@@ -1,5 +1,7 @@
 """The portal's plumbing talks to the real servers: PostgreSQL, Redis cache and sessions, channel layer, Celery."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -41,9 +43,14 @@ def test_sessions_live_in_the_cache(client, admin_user):
 
 def test_channel_layer_round_trips_through_redis():
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.send)(channel, {"type": "probe.message", "text": "hello"})
-    assert async_to_sync(layer.receive)(channel) == {"type": "probe.message", "text": "hello"}
+
+    async def round_trip() -> dict:
+        # One event loop throughout: the pub/sub layer keeps a layer, and its subscriptions, per loop.
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "probe.message", "text": "hello"})
+        return await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    assert async_to_sync(round_trip)() == {"type": "probe.message", "text": "hello"}
 
 
 def test_celery_uses_the_redis_broker_and_the_database_scheduler():

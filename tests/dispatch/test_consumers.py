@@ -466,3 +466,26 @@ def test_a_tracking_page_stops_hearing_the_rider_once_the_order_is_delivered(cit
 
 def test_dispatch_group_names_are_per_city():
     assert dispatch_group("blr") == "dispatch.BLR"
+
+
+def test_open_sockets_are_counted_in_the_metrics_and_refused_ones_are_not(city):
+    from config import metrics
+
+    rider = RiderFactory(city=city)
+    header = token_header(rider)
+    gauge = metrics.WEBSOCKETS_OPEN.labels(kind="driver")
+
+    async def scenario() -> list[float]:
+        seen = [gauge._value.get()]
+        socket = driver("/ws/driver/", header)
+        assert (await socket.connect())[0]
+        await frames(socket, wait_s=0.2)
+        seen.append(gauge._value.get())
+        await refused_with(driver("/ws/driver/?token=not-a-token"))
+        seen.append(gauge._value.get())
+        await socket.disconnect()
+        seen.append(gauge._value.get())
+        return seen
+
+    before, open_, after_refusal, closed = run(scenario)
+    assert (open_ - before, after_refusal - before, closed - before) == (1, 1, 0)

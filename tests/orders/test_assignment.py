@@ -1,15 +1,11 @@
 """Dispatch: the nearest eligible rider gets the offer, a dispatcher can pick one, rejected and expired offers go
 to the next rider, an order nobody takes is flagged, and the offer reaches the rider's app after commit."""
 
-import asyncio
 import json
 import uuid
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers, get_channel_layer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -600,28 +596,15 @@ def test_with_automatic_assignment_off_a_new_order_waits_for_a_dispatcher(
     assert (order.status, order.is_flagged) == (S.CREATED, False)
 
 
-def test_the_offer_reaches_the_riders_app_only_after_commit(city, django_capture_on_commit_callbacks):
+def test_the_offer_reaches_the_riders_app_only_after_commit(city, django_capture_on_commit_callbacks, listen):
     rider = rider_at(city, 0.25)
     order = order_in(city, cod_amount_paise=12_000)
-    layer = get_channel_layer()
-    probe_layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)  # a timed-out receive binds its layer's loop
-    channel = async_to_sync(layer.new_channel)()
-    probe = async_to_sync(probe_layer.new_channel)()
-    for on_layer, listener in ((layer, channel), (probe_layer, probe)):
-        async_to_sync(on_layer.group_add)(rider_group(rider.pk), listener)
+    app = listen(rider_group(rider.pk))
 
-    async def next_message(on_layer, on_channel, timeout: float):
-        return await asyncio.wait_for(on_layer.receive(on_channel), timeout=timeout)
-
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            offer = auto(order).offer
-            with pytest.raises(asyncio.TimeoutError):
-                async_to_sync(next_message)(probe_layer, probe, 0.2)
-        received = [async_to_sync(next_message)(layer, channel, 5) for _ in range(2)]
-    finally:
-        async_to_sync(layer.group_discard)(rider_group(rider.pk), channel)
-        async_to_sync(probe_layer.group_discard)(rider_group(rider.pk), probe)
+    with django_capture_on_commit_callbacks(execute=True):
+        offer = auto(order).offer
+        assert app.messages(rider_group(rider.pk), wait_s=0.2) == []  # nothing before commit
+    received = [app.next(rider_group(rider.pk), timeout=5) for _ in range(2)]
 
     assert [m["event"] for m in received] == ["order.changed", "order.offered"]
     message = received[1]
@@ -641,26 +624,17 @@ def test_the_offer_reaches_the_riders_app_only_after_commit(city, django_capture
     }
 
 
-def test_a_pending_offer_can_be_pushed_again_and_an_answered_one_is_not(city):
+def test_a_pending_offer_can_be_pushed_again_and_an_answered_one_is_not(city, listen):
     rider = rider_at(city, 0.25)
     order = order_in(city)
     offer = auto(order).offer
-    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)  # its own: a timed-out receive binds its loop
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(rider_group(rider.pk), channel)
+    app = listen(rider_group(rider.pk))
 
-    async def next_message(timeout: float):
-        return await asyncio.wait_for(layer.receive(channel), timeout=timeout)
-
-    try:
-        assignment.offer_pushed(offer.pk)
-        message = async_to_sync(next_message)(5)
-        assignment.offer_reject(order_id=order.pk, rider_id=rider.pk, actor=rider.user)
-        assignment.offer_pushed(offer.pk)
-        with pytest.raises(asyncio.TimeoutError):
-            async_to_sync(next_message)(0.3)
-    finally:
-        async_to_sync(layer.group_discard)(rider_group(rider.pk), channel)
+    assignment.offer_pushed(offer.pk)
+    message = app.next(rider_group(rider.pk), timeout=5)
+    assignment.offer_reject(order_id=order.pk, rider_id=rider.pk, actor=rider.user)
+    assignment.offer_pushed(offer.pk)
+    assert app.messages(rider_group(rider.pk), wait_s=0.3) == []  # an answered offer is not pushed again
 
     assert (message["event"], message["payload"]["offer_id"]) == ("order.offered", offer.pk)
 

@@ -494,39 +494,24 @@ def test_two_concurrent_transitions_of_one_order_never_both_succeed():
 
 
 def test_a_transition_reaches_dispatchers_the_tracking_page_and_both_riders_after_commit(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, listen
 ):
-    import asyncio
-
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from config.realtime import dispatch_group, order_track_group, rider_group
 
     order = order_at(S.ACCEPTED)
     old_rider, new_rider = order.rider, RiderFactory(city=order.city)
-    layer = get_channel_layer()
     groups = {
         "dispatch": dispatch_group(order.city.code),
         "track": order_track_group(order.pk),
         "old": rider_group(old_rider.pk),
         "new": rider_group(new_rider.pk),
     }
-    channels = {name: async_to_sync(layer.new_channel)() for name in groups}
-    for name, group in groups.items():
-        async_to_sync(layer.group_add)(group, channels[name])
+    listener = listen(*groups.values())
 
-    async def receive(channel):
-        return await asyncio.wait_for(layer.receive(channel), timeout=5)
-
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            locked = Order.objects.select_for_update().get(pk=order.pk)
-            services.transition_apply(locked, S.ASSIGNED, now=timezone.now(), rider_id=new_rider.pk)
-        messages = {name: async_to_sync(receive)(channel) for name, channel in channels.items()}
-    finally:
-        for name, group in groups.items():
-            async_to_sync(layer.group_discard)(group, channels[name])
+    with django_capture_on_commit_callbacks(execute=True):
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        services.transition_apply(locked, S.ASSIGNED, now=timezone.now(), rider_id=new_rider.pk)
+    messages = {name: listener.next(group, timeout=5) for name, group in groups.items()}
 
     for message in messages.values():
         assert message["event"] == "order.changed"

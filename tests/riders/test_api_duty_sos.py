@@ -1,14 +1,10 @@
 """Riders go on and off duty within their hours of service, and raise SOS alerts dispatchers hear at once."""
 
-import asyncio
 import json
 import uuid
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers, get_channel_layer
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -253,29 +249,16 @@ def test_sos_without_a_position_is_still_stored(client):
     assert EmergencyAlert.objects.get(pk=response.json()["id"]).lat is None
 
 
-def test_sos_is_published_to_the_city_dispatchers_after_commit(django_capture_on_commit_callbacks):
+def test_sos_is_published_to_the_city_dispatchers_after_commit(django_capture_on_commit_callbacks, listen):
     city = CityFactory(code=f"S{uuid.uuid4().hex[:8].upper()}")  # a group no other test run listens on
     rider = RiderFactory(city=city, kyc_status=KycStatus.APPROVED)
     group = f"dispatch.{city.code}"
-    # A dispatcher, and a probe that shows nothing is sent before commit (its own layer: a receive that
-    # timed out leaves its layer bound to that event loop).
-    layer, probe_layer = get_channel_layer(), channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-    channel, probe = async_to_sync(layer.new_channel)(), async_to_sync(probe_layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
-    async_to_sync(layer.group_add)(group, probe)
+    dispatchers = listen(group)
 
-    async def next_message(on_layer, on_channel, timeout: float):
-        return await asyncio.wait_for(on_layer.receive(on_channel), timeout=timeout)
-
-    try:
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            response = client_of(rider).post(EMERGENCY, {"lat": 12.9, "lon": 77.6, "message": "Help"}, format="json")
-            with pytest.raises(asyncio.TimeoutError):
-                async_to_sync(next_message)(probe_layer, probe, 0.2)
-        message = async_to_sync(next_message)(layer, channel, 5)
-    finally:
-        async_to_sync(layer.group_discard)(group, channel)
-        async_to_sync(layer.group_discard)(group, probe)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client_of(rider).post(EMERGENCY, {"lat": 12.9, "lon": 77.6, "message": "Help"}, format="json")
+        assert dispatchers.messages(group, wait_s=0.2) == []  # nothing before commit
+    message = dispatchers.next(group, timeout=5)
 
     assert response.status_code == 201, response.content
     assert len(callbacks) == 1

@@ -3,18 +3,14 @@ within SOS_ESCALATE_AFTER_S, and keeps the rider's app reporting GPS every SOS_G
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
 from django.db import connection
 
 from config.errors import Conflict
@@ -25,55 +21,6 @@ from tests.fleet.factories import CityFactory
 from tests.riders.factories import RiderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class GroupListener:
-    """Channel-layer groups heard from a loop thread of its own, so the test's services run (and commit) on the
-    main thread with its database connection while the listener waits."""
-
-    def __init__(self, groups: list[str]) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channels = {group: self._run(self.layer.new_channel()) for group in groups}
-        for group, channel in self.channels.items():
-            self._run(self.layer.group_add(group, channel))
-
-    def _run(self, coroutine: Any, timeout: float = 10) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def messages(self, group: str, *, wait_s: float = 1.0) -> list[dict[str, Any]]:
-        """Everything the group received until nothing more came for ``wait_s``."""
-
-        async def drain() -> list[dict[str, Any]]:
-            received = []
-            while True:
-                try:
-                    received.append(await asyncio.wait_for(self.layer.receive(self.channels[group]), wait_s))
-                except TimeoutError:
-                    return received
-
-        return self._run(drain(), timeout=60)
-
-    def close(self) -> None:
-        for group, channel in self.channels.items():
-            self._run(self.layer.group_discard(group, channel))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture
-def listen() -> Iterator[Any]:
-    listeners: list[GroupListener] = []
-
-    def start(*groups: str) -> GroupListener:
-        listeners.append(GroupListener(list(groups)))
-        return listeners[-1]
-
-    yield start
-    for listener in listeners:
-        listener.close()
 
 
 @pytest.fixture(autouse=True)
