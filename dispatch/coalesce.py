@@ -17,6 +17,7 @@ viewers who connect in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -56,6 +57,8 @@ return pending
 TICKS_PER_FLUSH = 5
 #: Pause before a relay receives again after a failure.
 RELAY_RETRY_S = 0.2
+#: How long a viewer's join waits, at most, for its city's new relay to hear the group.
+RELAY_CONFIRM_S = 2.0
 
 
 def flush_lock_key(city_code: str) -> str:
@@ -94,6 +97,10 @@ class Flusher:
         self._redis: aioredis.Redis | None = None
         self._script: Any = None
         self._stats: set[asyncio.Task[None]] = set()
+        #: Per city, set once the relay has heard its own probe through the group: from then on, a message
+        #: published to the group reaches this process (a pub/sub subscription takes effect asynchronously).
+        self.live: dict[str, asyncio.Event] = {}
+        self._probes: dict[str, asyncio.Event] = {}
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -120,7 +127,33 @@ class Flusher:
             task = asyncio.get_running_loop().create_task(self.relay(code, channel), name=f"dispatch-relay-{code}")
             task.add_done_callback(_log_failure)
             self.relays[code] = (channel, task)
+            self.live[code] = asyncio.Event()
             await layer.group_add(dispatch_group(code), channel)
+            await self._confirm_live(code)
+        elif self.is_hub() and code in self.live:
+            # Another viewer's join may still be confirming the relay: wait for it too.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.live[code].wait(), timeout=RELAY_CONFIRM_S)
+
+    async def _confirm_live(self, code: str) -> None:
+        """Returns once the city's relay receives a probe sent to the group, so a viewer whose socket has opened
+        misses nothing published after that; a probe is re-sent every tenth of a second, for at most
+        ``RELAY_CONFIRM_S`` (then the page's re-sync covers the gap, and it is logged)."""
+        layer = get_channel_layer()
+        assert layer is not None
+        probe = uuid.uuid4().hex
+        heard = self._probes[probe] = self.live[code]
+        try:
+            for _ in range(int(RELAY_CONFIRM_S * 10)):
+                await layer.group_send(dispatch_group(code), {"type": "relay.probe", "probe": probe})
+                try:
+                    await asyncio.wait_for(heard.wait(), timeout=0.1)
+                    return
+                except TimeoutError:
+                    continue
+            logger.warning("relay of %s not confirmed within %s s", code, RELAY_CONFIRM_S)
+        finally:
+            self._probes.pop(probe, None)
 
     async def leave(self, city_code: str, viewer: Viewer) -> None:
         code = city_code.upper()
@@ -129,6 +162,7 @@ class Flusher:
         if not members:
             self.viewers.pop(code, None)
             relay = self.relays.pop(code, None)
+            self.live.pop(code, None)
             if relay is not None:
                 channel, task = relay
                 task.cancel()
@@ -154,6 +188,11 @@ class Flusher:
                 # relay must outlive both, or this process's dashboards go silent.
                 logger.warning("relay of %s: receive failed, retrying", city_code, exc_info=True)
                 await asyncio.sleep(RELAY_RETRY_S)
+                continue
+            if message.get("type") == "relay.probe":  # a relay's own (this process's or another's) readiness probe
+                heard = self._probes.get(message.get("probe", ""))
+                if heard is not None:
+                    heard.set()
                 continue
             try:
                 text = frame_text(message)

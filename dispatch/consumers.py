@@ -110,11 +110,13 @@ class DispatchConsumer(_Forwarding):
         self.city_code = city.code
         if not flusher().is_hub():
             await self.join(dispatch_group(city.code))
-        await self.accept_counted()
+        # The relay first, the socket then: once the page sees the socket open (and re-reads the state), every
+        # later event reaches it. Frames relayed meanwhile wait in the outbox for the writer.
         self.outbox = asyncio.Queue()
-        self.writer = asyncio.get_running_loop().create_task(self.write())
         await flusher().join(city.code, self)
         self.is_joined = True
+        await self.accept_counted()
+        self.writer = asyncio.get_running_loop().create_task(self.write())
         try:
             stats = await flusher().stats_latest(city.code)
         except RedisError:
@@ -123,13 +125,14 @@ class DispatchConsumer(_Forwarding):
             self.push(json.dumps({"event": "stats", "payload": stats}))
 
     def push(self, text: str) -> None:
-        if self.writer is None or self.writer.done():
+        if self.writer is not None and self.writer.done():
             return  # closing, or the socket is gone
         if self.outbox.qsize() >= OUTBOX_MAX:
-            self.writer.cancel()
+            if self.writer is not None:
+                self.writer.cancel()
             asyncio.get_running_loop().create_task(self.abandon(TOO_SLOW))
             return
-        self.outbox.put_nowait(text)
+        self.outbox.put_nowait(text)  # before the socket opens too: the writer sends it first
 
     async def write(self) -> None:
         try:

@@ -180,6 +180,8 @@ def test_the_dashboard_hears_an_order_change_at_once(city):
     async def scenario() -> dict[str, Any]:
         viewer = dashboard(city.code, cookie)
         assert (await viewer.connect())[0]
+        # The socket is open only once the relay hears the group: nothing published from here on is missed.
+        assert coalesce.flusher().live[city.code].is_set()
         await sync_to_async(announce)(order.pk)
         payload = await next_event(viewer, "order.changed", timeout=2)
         await viewer.disconnect()
