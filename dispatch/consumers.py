@@ -186,8 +186,8 @@ class DriverConsumer(_Forwarding):
 
 
 class TrackConsumer(_Forwarding):
-    """``ws/orders/<id>/track/?token=<signed id>``: one trip's public tracking page. Forwards the order's
-    changes, and its rider's moves only while the order is active with that rider."""
+    """``ws/orders/<id>/track/?token=<Order.tracking_token>``: one trip's public tracking page. Forwards the
+    order's changes, and its rider's moves only while the order is active with that rider."""
 
     kind = "track"
     rider_id: int | None = None
@@ -196,7 +196,7 @@ class TrackConsumer(_Forwarding):
     async def connect(self) -> None:
         order_id = self.scope["url_route"]["kwargs"]["order_id"]
         token = _query_value(self.scope, "token")
-        if token is None or tracking.order_id_from_token(token) != order_id:
+        if token is None or await database_sync_to_async(tracking.order_id_from_token)(token) != order_id:
             return await self.refuse(NOT_AUTHENTICATED)
         order = await database_sync_to_async(order_selectors.order_detail)(order_id=order_id, created_by_id=None)
         if order is None:

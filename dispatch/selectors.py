@@ -22,7 +22,6 @@ from django.db.models.functions import Coalesce, JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
-from dispatch.tracking import track_token
 from fleet import selectors as fleet_selectors
 from fleet.models import City, LocationLog
 from orders.models import ACTIVE_STATUSES, Order, OrderStatus
@@ -137,7 +136,7 @@ def trips_active(*, city: City, now: datetime) -> tuple[list[dict[str, Any]], bo
                 "pickup": _place(order.pickup_lat, order.pickup_lon, order.pickup_address),
                 "drop": _place(order.drop_lat, order.drop_lon, order.drop_address),
                 "trail": [[p["lat"], p["lon"]] for p in reversed(order.trail or [])],  # oldest first
-                "track_url": reverse("dispatch:track", args=[track_token(order.pk)]),
+                "track_url": reverse("dispatch:track", args=[order.tracking_token]),
             }
         )
     return trips, len(rows) > TRIPS_LIMIT

@@ -195,7 +195,7 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_GET
 @_content_security_policy
 def track(request: HttpRequest, token: str) -> HttpResponse:
-    """The public tracking page of one order: only that trip. A token we did not sign is a 404."""
+    """The public tracking page of one order: only that trip. A token no order has is a 404."""
     order_id = order_id_from_token(token)
     trip = selectors.trip_public(order_id=order_id) if order_id is not None else None
     if trip is None:

@@ -20,7 +20,6 @@ from rest_framework.authtoken.models import Token
 from config.asgi import application
 from config.realtime import dispatch_group, publish, rider_group
 from dispatch import coalesce
-from dispatch.tracking import track_token
 from fleet import live
 from fleet import services as fleet_services
 from fleet.models import City
@@ -419,7 +418,7 @@ def test_a_tracking_socket_needs_the_orders_own_token(city):
         return [
             await refused_with(WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/")),
             await refused_with(
-                WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={track_token(other.pk)}")
+                WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={other.tracking_token}")
             ),
         ]
 
@@ -431,7 +430,7 @@ def test_a_tracking_page_hears_its_riders_moves_and_its_orders_changes_only(city
     stranger = RiderFactory(city=city)
 
     async def scenario() -> list[dict[str, Any]]:
-        page = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={track_token(order.pk)}")
+        page = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={order.tracking_token}")
         assert (await page.connect())[0]
         await sync_to_async(move)(stranger, seconds_ago=3, lat=13.1)
         await sync_to_async(move)(order.rider, seconds_ago=2, lat=12.97)
@@ -451,7 +450,7 @@ def test_a_tracking_page_stops_hearing_the_rider_once_the_order_is_delivered(cit
     order = AssignedOrderFactory(city=city)
 
     async def scenario() -> list[str]:
-        page = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={track_token(order.pk)}")
+        page = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/track/?token={order.tracking_token}")
         assert (await page.connect())[0]
         await sync_to_async(Order.objects.filter(pk=order.pk).update)(
             status=OrderStatus.DELIVERED, delivered_at=timezone.now()

@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dispatch import selectors
-from dispatch.tracking import track_token
 from fleet.models import LocationLog
 from orders.models import OrderStatus
 from riders.models import DutyStatus, KycStatus
@@ -115,7 +114,7 @@ def test_the_page_renders_every_list_of_the_city_with_flagged_orders_first(staff
     assert f"ELSEWHERE-{city.code}" not in html
     assert "Accident near the flyover" in html
     assert "Acknowledge" in html
-    assert track_token(trip.pk) in html  # the trip's public tracking link
+    assert trip.tracking_token in html  # the trip's public tracking link
     # The script gets the same state, and nothing runs inline (issue 9's CSP).
     assert json.loads(_json_script(html, "dispatch-state"))["trips"][0]["order_id"] == trip.pk
     assert "<script>" not in html
@@ -223,7 +222,7 @@ def test_the_tracking_page_shows_only_its_trip_without_login(client, city):
     rider = on_duty_rider(city, name="Ravi Kumar")
     order = PickedUpOrderFactory(city=city, rider=rider, external_ref=f"TRACKED-{city.code}")
     AcceptedOrderFactory(city=city, external_ref=f"UNTRACKED-{city.code}")
-    response = client.get(reverse("dispatch:track", args=[track_token(order.pk)]))
+    response = client.get(reverse("dispatch:track", args=[order.tracking_token]))
     assert response.status_code == 200
     html = response.content.decode()
     assert f"TRACKED-{city.code}" in html
@@ -237,9 +236,9 @@ def test_the_tracking_page_shows_only_its_trip_without_login(client, city):
     assert response["Referrer-Policy"] == "no-referrer"
 
 
-def test_a_tracking_link_that_was_not_signed_by_us_is_not_found(client, city):
+def test_a_tracking_link_that_is_no_orders_token_is_not_found(client, city):
     order = OrderFactory(city=city)
-    token = track_token(order.pk)
+    token = order.tracking_token
     assert client.get(reverse("dispatch:track", args=[token[:-2] + "xx"])).status_code == 404
     assert client.get(reverse("dispatch:track", args=["not-a-token"])).status_code == 404
     order.delete()
@@ -249,7 +248,7 @@ def test_a_tracking_link_that_was_not_signed_by_us_is_not_found(client, city):
 def test_once_the_trip_is_over_its_tracking_page_no_longer_shows_the_rider(client, city):
     rider = on_duty_rider(city, name="Ravi Kumar")
     order = DeliveredOrderFactory(city=city, rider=rider)
-    response = client.get(reverse("dispatch:track", args=[track_token(order.pk)]))
+    response = client.get(reverse("dispatch:track", args=[order.tracking_token]))
     assert response.status_code == 200
     trip = response.context["trip"]
     assert (trip["status"], trip["position"], trip["trail"], trip["rider_first_name"]) == (
