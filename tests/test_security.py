@@ -10,18 +10,12 @@ from rest_framework.test import APIClient
 from orders.models import Order
 from riders import services as rider_services
 from riders.models import Rider
+from tests.api import client_of
 from tests.orders.factories import AssignedOrderFactory, PartnerFactory
 from tests.riders.factories import KycDocumentFactory, RiderFactory, UserFactory
 from tests.wallet.factories import WithdrawalRequestFactory, earn
 
 pytestmark = pytest.mark.django_db
-
-
-def client_of(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

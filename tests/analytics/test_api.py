@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from analytics import selectors
@@ -14,6 +13,7 @@ from analytics.models import MaterializedView
 from analytics.services import view_refresh
 from riders.models import KycStatus
 from tests.analytics.factories import build_world, refresh_all
+from tests.api import client_of
 from tests.fleet.factories import CityFactory
 from tests.orders.factories import OrderFactory, PartnerFactory
 from tests.riders.factories import RiderFactory, UserFactory
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.django_db
 
 STATS = "/api/v1/dashboard/stats/"
 LEADERBOARD = "/api/v1/leaderboard/"
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture

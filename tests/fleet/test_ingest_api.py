@@ -23,6 +23,7 @@ from fleet.management.commands.simulate import ApiSink, SinkUnavailable
 from fleet.models import LocationLog
 from fleet.services import Point
 from riders.models import DutyStatus, KycStatus, Rider
+from tests.api import client_of
 from tests.riders.factories import RiderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,12 +52,6 @@ def assert_error(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code
     assert body["error"]["message"]
     return body["error"]
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def point(at: datetime, lat: float = 12.9716, lon: float = 77.5946, **extra) -> dict:

@@ -24,6 +24,7 @@ from fleet import live, services
 from fleet.models import LocationLog
 from riders import services as rider_services
 from riders.models import DutyLog, DutyStatus, KycStatus, Rider
+from tests.api import client_of
 from tests.fleet.factories import CityFactory
 from tests.riders.factories import DutyLogFactory, RiderFactory, UserFactory
 
@@ -58,13 +59,6 @@ def on_duty_rider(city, **kwargs) -> Rider:
     )
     DutyLogFactory(rider=rider, started_at=rider.duty_changed_at)
     return rider
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def point(at: datetime, lat: float = CENTRE[0], lon: float = CENTRE[1], **extra) -> dict:

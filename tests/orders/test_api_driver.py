@@ -9,11 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.models import OfferStatus, Order, OrderEvent, OrderStatus, ProofMethod
 from riders.models import KycStatus, Rider
+from tests.api import client_of
 from tests.fleet.factories import CityFactory
 from tests.orders.factories import (
     AcceptedOrderFactory,
@@ -52,13 +52,6 @@ def assert_error(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code
     assert body["error"]["message"]
     return body["error"]
-
-
-def client_of(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def jpeg(*, taken_at: str | None = None, name: str = "proof.jpg") -> io.BytesIO:

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from orders.models import OfferStatus, Order, OrderEvent, OrderOffer, OrderStatus
 from riders.models import DutyStatus, KycStatus, Rating, Rider
+from tests.api import client_of
 from tests.fleet.factories import CityFactory
 from tests.orders.factories import (
     AssignedOrderFactory,
@@ -44,13 +45,6 @@ def assert_error(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code
     assert body["error"]["message"]
     return body["error"]
-
-
-def client_of(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def body(ref: str = "QB-1001", **changes) -> dict:

@@ -8,12 +8,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from fleet.geo import LatLon, haversine_m
 from fleet.services import Point, location_points_record
 from orders.models import OrderStatus
+from tests.api import client_of
 from tests.fleet.factories import CityFactory
 from tests.orders.factories import (
     AssignedOrderFactory,
@@ -31,12 +31,6 @@ START = (12.9716, 77.5946)
 
 def track_url(order) -> str:
     return f"/api/v1/orders/{order.pk}/track/"
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def record(rider, times: list[datetime], *, step_deg: float = 0.001) -> list[Point]:
