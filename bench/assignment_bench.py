@@ -127,7 +127,7 @@ def place_riders(rider_ids: list[int]) -> None:
     now = datetime.now(UTC)
     for rider_id in rider_ids:
         lat, lon = random_point(rng, RIDER_RADIUS_KM)
-        live.position_set(
+        live.position_advance(
             rider_id=rider_id,
             city_code=CITY[0],
             lat=lat,

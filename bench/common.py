@@ -174,13 +174,22 @@ def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
         env=env,
         start_new_session=True,
     )
+    return await_health(server, PORT, "gunicorn")
+
+
+def await_health(
+    server: subprocess.Popen[bytes], port: int, name: str, *, settle_s: float = 0.0, tries: int = 100
+) -> subprocess.Popen[bytes]:
+    """Returns ``server`` once ``/health/`` answers on ``port`` (then ``settle_s`` more, for the rest of its
+    workers); kills its process group and exits if it never does."""
     import urllib.request
 
-    for _ in range(100):
+    for _ in range(tries):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=1)
+            time.sleep(settle_s)
             return server
         except OSError:
             time.sleep(0.1)
     os.killpg(server.pid, signal.SIGKILL)
-    raise SystemExit("gunicorn did not answer /health/")
+    raise SystemExit(f"{name} did not answer /health/")

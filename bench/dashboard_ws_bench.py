@@ -37,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +46,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PORT, REPO, bench_env, database_urls, ensure_database, percentile, setup_django, start_server
+from common import (
+    PORT,
+    REPO,
+    await_health,
+    bench_env,
+    database_urls,
+    ensure_database,
+    percentile,
+    setup_django,
+    start_server,
+)
 
 WS_PORT = PORT + 1
 CITY = ("WSB", "Websocket bench city", 12.9716, 77.5946)
@@ -174,15 +183,7 @@ def start_uvicorn(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
         env=env,
         start_new_session=True,
     )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{WS_PORT}/health/", timeout=1)
-            time.sleep(1.0)  # every worker up, not only the first
-            return server
-        except OSError:
-            time.sleep(0.1)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise SystemExit("uvicorn did not answer /health/")
+    return await_health(server, WS_PORT, "uvicorn", settle_s=1.0, tries=200)  # settle: every worker up
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:

@@ -123,33 +123,6 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def position_set(
-    *,
-    rider_id: int,
-    city_code: str,
-    lat: float,
-    lon: float,
-    recorded_at: datetime,
-    speed_kmh: float | None,
-    ttl_s: int,
-    is_on_duty: bool,
-) -> bool:
-    """Stores the rider's position if it is newer than the stored one; True when it moved forward.
-
-    An on-duty rider is (re)added to the city's GEO set either way. Raises ``redis.RedisError``.
-    """
-    return position_advance(
-        rider_id=rider_id,
-        city_code=city_code,
-        lat=lat,
-        lon=lon,
-        recorded_at=recorded_at,
-        speed_kmh=speed_kmh,
-        ttl_s=ttl_s,
-        is_on_duty=is_on_duty,
-    ).moved
-
-
 @dataclass(frozen=True)
 class Advance:
     moved: bool
@@ -168,9 +141,10 @@ def position_advance(
     is_on_duty: bool,
     pending_entry: str = "",
 ) -> Advance:
-    """``position_set``, and when the position moved: ``pending_entry`` (a JSON ``rider.moved`` entry) is kept
-    as the rider's newest in the city's pending hash for the next dashboard flush, and the answer names the
-    orders whose tracking page watches the rider. One script, one round trip. Raises ``redis.RedisError``.
+    """Stores the rider's position if it is newer than the stored one (``moved``); an on-duty rider is (re)added
+    to the city's GEO set either way. When the position moved, ``pending_entry`` (a JSON ``rider.moved`` entry)
+    is kept as the rider's newest in the city's pending hash for the next dashboard flush, and the answer names
+    the orders whose tracking page watches the rider. One script, one round trip. Raises ``redis.RedisError``.
     """
     client = _redis()
     script = client.register_script(_POSITION_SET)
