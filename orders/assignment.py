@@ -140,7 +140,7 @@ def _riders_judged(order: Order, now: datetime) -> QuerySet[Any, Any]:
 # also given as ``r.id = ANY(...)`` so the planner starts from the primary key whatever its statistics say, and
 # the riders offered this order before are read once (an InitPlan on the offers' order index): as a correlated
 # ``NOT EXISTS`` the planner, with statistics from when the offers table was small, scanned every offer of
-# the fleet for each candidate (1.9 ms at 3,000 offers).
+# the fleet for each candidate.
 _RIDER_NEAREST_ELIGIBLE = """
     SELECT r.id, coalesce(v.order_capacity, 1)
     FROM unnest(%(candidates)s::bigint[]) WITH ORDINALITY AS c(rider_id, rank)
@@ -542,10 +542,10 @@ _SWEEP_BATCH = 5_000
 def offers_expire_due(*, now: datetime | None = None) -> int:
     """Expires every pending offer past its deadline (Celery Beat, every few seconds: ``config/schedule.py``).
 
-    The one way offers expire. A Celery task per offer, due at its deadline, cost the assignment 1 ms of CPU
-    to send (a quarter of what the 300 assignments/s goal leaves it) and, as an ETA task, sits in a worker's
-    memory until due, thousands at a time at that rate; the sweep is one indexed query a run (the partial
-    index on pending offers' ``expires_at``). Each offer in its own transaction; returns how many it expired.
+    The one way offers expire. A Celery task per offer, due at its deadline, was the costliest single step of
+    an assignment to send (cProfile) and, as an ETA task, sits in a worker's memory until due, thousands at a
+    time at the target rate; the sweep is one indexed query a run (the partial index on pending offers'
+    ``expires_at``). Each offer in its own transaction; returns how many it expired.
     """
     now = now or timezone.now()
     due = (

@@ -131,9 +131,9 @@ _EVENT_COLUMNS = ("order_id", "from_status", "to_status", "rider_id", "actor_id"
 def _transition_statement(names: tuple[str, ...]) -> str:
     """The order's changed fields and its event in one statement: an ``UPDATE`` in a CTE and the ``INSERT``.
 
-    One round trip, and no ORM statement to compile: a ``save(update_fields=...)`` and an ``objects.create`` cost
-    an assignment 1 ms of CPU more (bench/assignment_bench.py). Built once a process per set of fields; only
-    names from the models' metadata go into the text, every value is a parameter.
+    One round trip, and no ORM statement to compile: a ``save(update_fields=...)`` and an ``objects.create``
+    compiled two statements on every transition (cProfile of bench/assignment_bench.py's calls). Built once a
+    process per set of fields; only names from the models' metadata go into the text, every value is a parameter.
     """
     sets = ", ".join(f'"{_ORDER_FIELDS[name].column}" = %s' for name in names)
     columns = ", ".join(f'"{column}"' for column in _EVENT_COLUMNS)

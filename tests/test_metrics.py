@@ -86,8 +86,8 @@ def test_points_ledger_postings_and_cache_results_are_counted(client, django_cap
 def test_queue_depth_and_the_database_pool_are_read_at_scrape_time(client):
     families = scrape(client)
     assert {s.labels["queue"] for s in families["fleetops_celery_queue_depth"]} == {"urgent", "default", "bulk"}
-    states = {s.labels["state"] for s in families.get("fleetops_db_pool_connections", [])}
-    assert states in (set(), {"size", "available", "waiting", "max"})
+    states = {s.labels["state"] for s in families["fleetops_db_pool_connections"]}
+    assert states == {"size", "available", "waiting", "max"}  # settings give the default database a pool
 
 
 def test_with_the_broker_down_a_scrape_still_answers(client, monkeypatch):
