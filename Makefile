@@ -26,10 +26,14 @@ define install
 	fi
 endef
 
-.PHONY: run test services lint deps deps-dev loadtest
+.PHONY: run serve test services lint deps deps-dev loadtest
 
 run: deps
 	@$(PY) -m config.launcher run $(ARGS)
+
+# The production process model (DEBUG=0): nginx routing to gunicorn, its SOS pool and uvicorn; needs nginx.
+serve: deps
+	@$(PY) -m config.launcher serve $(ARGS)
 
 test: deps-dev
 	@$(PY) -m config.launcher test $(ARGS)

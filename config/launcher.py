@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -45,7 +46,7 @@ MANAGE = [PYTHON, str(PROJECT_DIR / "manage.py")]
 STOP_GRACE_S = 10.0
 HEALTH_TIMEOUT_S = 120.0
 BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-USAGE = "usage: python -m config.launcher run | test [pytest args] | services"
+USAGE = "usage: python -m config.launcher run | serve | test [pytest args] | services"
 
 # Creates or resets the admin login; the password arrives in the environment, not on a command line.
 ADMIN_SNIPPET = """
@@ -346,6 +347,37 @@ def admin_password(var_dir: Path) -> str:
     return password
 
 
+def with_metrics_dir(env: dict[str, str], var_dir: Path) -> dict[str, str]:
+    """Web, worker and beat write their metrics to one folder, emptied at each start: /metrics then reports
+    what the Celery worker counted too (assignments, postings), not only the web process."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        metrics_dir = var_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return env
+
+
+def migrate_and_collect(env: dict[str, str]) -> int:
+    started_at = time.monotonic()
+    code = run_steps_together(
+        [
+            ("migrate", [*MANAGE, "migrate", "--noinput"]),
+            ("static", [*MANAGE, "collectstatic", "--noinput", "--verbosity", "0"]),
+        ],
+        env,
+    )
+    if not code:
+        say(f"database migrated and static files collected in {time.monotonic() - started_at:.1f} s")
+    return code
+
+
+def ensure_admin(env: dict[str, str], password: str) -> int:
+    return run_step(
+        "admin", [*MANAGE, "shell", "--no-imports", "-c", ADMIN_SNIPPET], {**env, "FLEETOPS_ADMIN_PASSWORD": password}
+    )
+
+
 # --- run -------------------------------------------------------------------------------------------------
 
 
@@ -399,36 +431,17 @@ def cmd_run(args: Sequence[str]) -> int:
         services = start_services(var_dir)
         write_run_env(run_env, services.urls)
         say(f"other shells: source {run_env}")
-        env = child_environment(services.urls)
-        if "PROMETHEUS_MULTIPROC_DIR" not in env:
-            # Web, worker and beat write their metrics to one folder, emptied at each start: /metrics then
-            # reports what the Celery worker counted too (assignments, postings), not only the web process.
-            metrics_dir = var_dir / "prometheus"
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-            metrics_dir.mkdir(parents=True)
-            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env = with_metrics_dir(child_environment(services.urls), var_dir)
         signals.check()
 
         step(2, "migrate and collectstatic")
-        started_at = time.monotonic()
-        code = run_steps_together(
-            [
-                ("migrate", [*MANAGE, "migrate", "--noinput"]),
-                ("static", [*MANAGE, "collectstatic", "--noinput", "--verbosity", "0"]),
-            ],
-            env,
-        )
+        code = migrate_and_collect(env)
         if code:
             return code
-        say(f"database migrated and static files collected in {time.monotonic() - started_at:.1f} s")
 
         step(3, "admin login")
         password = admin_password(var_dir)
-        code = run_step(
-            "admin",
-            [*MANAGE, "shell", "--no-imports", "-c", ADMIN_SNIPPET],
-            {**env, "FLEETOPS_ADMIN_PASSWORD": password},
-        )
+        code = ensure_admin(env, password)
         if code:
             return code
 
@@ -502,6 +515,127 @@ def exit_status(returncode: int) -> int:
     if returncode < 0:
         return 128 - returncode
     return returncode or 1
+
+
+# --- serve: the production process model ----------------------------------------------------------------
+
+#: ``make serve``'s pools, each overridable from the environment (DESIGN.md § Serving).
+SERVE_DEFAULTS = {
+    "SERVE_API_WORKERS": "3",  # gunicorn sync workers: plain HTTP (API, admin, pages)
+    "SERVE_SOS_WORKERS": "1",  # gunicorn, the priority lane for /api/v1/driver/emergency/
+    "SERVE_WS_WORKERS": "1",  # uvicorn: websockets only
+    "SERVE_CELERY_CONCURRENCY": "2",
+}
+NGINX_TEMPLATE = PROJECT_DIR / "deploy" / "nginx.conf"
+
+
+def render_nginx(var_dir: Path, host: str, ports: dict[str, int]) -> Path:
+    """``deploy/nginx.conf`` with its ``{{ NAME }}`` placeholders filled, under ``var/serve/``."""
+    serve_dir = var_dir / "serve"
+    for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (serve_dir / folder).mkdir(parents=True, exist_ok=True)
+    values = {"VAR": str(serve_dir), "HOST": host, **{name: str(port) for name, port in ports.items()}}
+    text = re.sub(r"\{\{ (\w+) \}\}", lambda match: values[match.group(1)], NGINX_TEMPLATE.read_text())
+    path = serve_dir / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def serve_secret_key(var_dir: Path) -> str:
+    """``SECRET_KEY`` from the environment, else one made once and kept in ``var/secret_key`` (owner only)."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = var_dir / "secret_key"
+    if not (path.exists() and len(path.read_text().strip()) >= 50):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(60) + "\n")
+    return path.read_text().strip()
+
+
+def cmd_serve(args: Sequence[str]) -> int:
+    """The process model DESIGN.md § Serving argues for, on one machine, with ``DEBUG=0``: nginx on the portal's
+    port routes ``/ws/`` to uvicorn, the SOS endpoint to a gunicorn pool of its own and the rest to gunicorn's
+    sync workers; a Celery worker for every queue and beat. No demo data and no simulator."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if nginx is None:
+        say("make serve needs nginx (Debian: apt-get install nginx-light); `make run` needs nothing but Python")
+        return 1
+    var_dir = var_dir_from(os.environ)
+    run_env = var_dir / "run.env"
+    port = int(os.environ.get("PORTAL_PORT") or 8000)
+    host = "127.0.0.1"
+    ports = {"PORT": port, "API_PORT": port + 1, "SOS_PORT": port + 2, "WS_PORT": port + 3}
+    busy = [f"{host}:{p}" for p in ports.values() if not port_is_free(p, host)]
+    if busy:
+        say(f"{', '.join(busy)} already in use (another portal?); stop it or set PORTAL_PORT")
+        return 1
+    sizes = {name: os.environ.get(name) or default for name, default in SERVE_DEFAULTS.items()}
+    services: EmbeddedServices | None = None
+    children: list[Child] = []
+    try:
+        say("[1/4] database and Redis")
+        services = start_services(var_dir)
+        write_run_env(run_env, services.urls)
+        production = {
+            "DEBUG": "0",
+            "SECRET_KEY": serve_secret_key(var_dir),
+            "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES") or "127.0.0.1/32,::1/128",
+            # Plain HTTP on the loopback here; behind a TLS-terminating balancer set it to 1.
+            "SECURE_SSL_REDIRECT": os.environ.get("SECURE_SSL_REDIRECT") or "0",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "WARNING",
+        }
+        env = with_metrics_dir(child_environment(services.urls, **production), var_dir)
+        signals.check()
+
+        say("[2/4] migrate and collectstatic")
+        code = migrate_and_collect(env) or ensure_admin(env, admin_password(var_dir))
+        if code:
+            return code
+
+        say("[3/4] nginx, gunicorn (API and SOS pools), uvicorn (websockets), Celery worker and beat")
+        gunicorn = [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--worker-class", "sync"]
+        gunicorn += ["--graceful-timeout", "5", "--timeout", "60"]  # a hung request is killed, not waited on
+        uvicorn = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(ports["WS_PORT"])]
+        uvicorn += ["--workers", sizes["SERVE_WS_WORKERS"], "--lifespan", "off", "--no-access-log"]
+        uvicorn += ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+        celery = [PYTHON, "-m", "celery", "-A", "config"]
+        worker = [*celery, "worker", "-l", "warning", "--concurrency", sizes["SERVE_CELERY_CONCURRENCY"]]
+        processes: list[tuple[str, list[str]]] = [
+            ("api", [*gunicorn, "--bind", f"{host}:{ports['API_PORT']}", "--workers", sizes["SERVE_API_WORKERS"]]),
+            ("sos", [*gunicorn, "--bind", f"{host}:{ports['SOS_PORT']}", "--workers", sizes["SERVE_SOS_WORKERS"]]),
+            ("ws", uvicorn),
+            ("worker", [*worker, "-Q", "urgent,default,bulk"]),
+            ("beat", [*celery, "beat", "-l", "warning", "--scheduler", BEAT_SCHEDULER]),
+            ("nginx", [nginx, "-c", str(render_nginx(var_dir, host, ports)), "-e", "stderr"]),
+        ]
+        for name, argv in processes:
+            children.append(spawn(name, argv, env))
+
+        say(f"[4/4] waiting for http://{host}:{port}/health/ready/")
+        if not wait_for_health(f"http://{host}:{port}/health/ready/", children):
+            say("the portal did not come up")
+            return supervise_failure(children)
+        pools = ", ".join(f"{name.removeprefix('SERVE_').lower()} {size}" for name, size in sizes.items())
+        say(
+            "\n".join(
+                [
+                    "=" * 72,
+                    f"FleetOps (DEBUG=0) is serving:   http://{host}:{port}/   ({pools})",
+                    f"admin login:  admin / {admin_password(var_dir)}   (kept in {var_dir / 'admin_password'})",
+                    "Ctrl-C stops it.",
+                    "=" * 72,
+                ]
+            )
+        )
+        return supervise(children)
+    except StopRequested as stop:
+        say(f"{stop} received: stopping")
+        return 130 if str(stop) == "SIGINT" else 143
+    finally:
+        if children:
+            terminate(children)
+        stop_services(services, run_env)
 
 
 # --- test ------------------------------------------------------------------------------------------------
@@ -597,6 +731,7 @@ def cmd_services(args: Sequence[str]) -> int:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "run": cmd_run,
+    "serve": cmd_serve,
     "test": cmd_test,
     "services": cmd_services,
 }

@@ -4,7 +4,8 @@ tokens, staff with signed-in sessions; written to ``var/loadtest/accounts.json``
     DATABASE_URL=... REDIS_URL=... .venv/bin/python loadtest/prepare.py [--riders 1000] [--partners 50]
 
 Idempotent: a second run reuses the accounts (``loadtest-`` users) and only adds what is missing. Sessions are
-created in the portal's session store (the cache), so the portal under test must use the same Redis.
+created in the portal's session store (the cache), so the portal under test must use the same Redis and cache
+prefix, and they are signed with its secret: ``SECRET_KEY``, else the one ``make serve`` keeps in ``var/secret_key``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Sessions are signed with the portal's SECRET_KEY: `make serve` keeps its own in var/secret_key.
+    secret = REPO / "var" / "secret_key"
+    if "SECRET_KEY" not in os.environ and secret.exists():
+        os.environ["SECRET_KEY"] = secret.read_text().strip()
     import django
 
     django.setup()
@@ -39,6 +44,7 @@ def main() -> None:
     from django.contrib.sessions.backends.cache import SessionStore
     from rest_framework.authtoken.models import Token
 
+    from access.roles import DISPATCHER
     from fleet.models import City
     from riders.models import DutyLog, DutyStatus, KycStatus, Rider
 
@@ -67,9 +73,11 @@ def main() -> None:
         user.groups.add(partner_group)
         partners.append({"token": Token.objects.get_or_create(user=user)[0].key})
 
+    dispatcher_group, _ = Group.objects.get_or_create(name=DISPATCHER)  # the dashboard's role (access.roles)
     dispatchers = []
     for i in range(args.dispatchers):
         user, _ = User.objects.get_or_create(username=f"loadtest-dispatcher-{i:03d}", defaults={"is_staff": True})
+        user.groups.add(dispatcher_group)
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"

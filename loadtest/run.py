@@ -15,13 +15,15 @@ Scenarios (users; how fast they arrive; how long the run holds them):
 
 Accounts are prepared first when ``var/loadtest/accounts.json`` is missing (``loadtest/prepare.py``, with the
 portal's DATABASE_URL and REDIS_URL). The report, ``var/loadtest/<scenario>/report.md``, gives requests/s, the
-error rate and p50/p95/p99 per endpoint, from Locust's CSV statistics (kept next to it).
+error rate and p50/p95/p99 per endpoint, from Locust's CSV statistics (kept next to it), then what was counted
+without a latency: websocket messages received by event, and order steps that found the order moved on.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +40,7 @@ SCENARIOS = {
 }
 
 
-def report(scenario: str, users: int, host: str, prefix: Path) -> str:
+def report(scenario: str, users: int, host: str, prefix: Path, counts: Path) -> str:
     with open(f"{prefix}_stats.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     lines = [
@@ -54,6 +56,9 @@ def report(scenario: str, users: int, host: str, prefix: Path) -> str:
             f"| {name} | {count:,} | {failures:,} | {failures / count if count else 0:.2%} | "
             f"{float(row['Requests/s']):,.1f} | {row['50%']} | {row['95%']} | {row['99%']} |"
         )
+    if counts.exists():
+        lines += ["", "| also counted | number |", "| --- | --- |"]
+        lines += [f"| {name} | {number:,} |" for name, number in sorted(json.loads(counts.read_text()).items())]
     return "\n".join(lines) + "\n"
 
 
@@ -80,8 +85,10 @@ def main() -> None:
         "--csv", str(prefix), "--only-summary", "--stop-timeout", "10",
     ]  # fmt: skip
     print("$", " ".join(command), flush=True)
-    finished = subprocess.run(command, check=False)
-    text = report(args.scenario, users, args.host, prefix)
+    counts = out / "counts.json"
+    counts.unlink(missing_ok=True)
+    finished = subprocess.run(command, check=False, env={**os.environ, "LOADTEST_COUNTS": str(counts)})
+    text = report(args.scenario, users, args.host, prefix, counts)
     (out / "report.md").write_text(text)
     print(text)
     print(f"report: {out / 'report.md'}")
