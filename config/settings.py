@@ -160,6 +160,9 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
     else:
         database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
         database["CONN_HEALTH_CHECKS"] = True
+    # ``QuerySet.iterator()`` (CSV exports, statements) reads through a server-side cursor, which lives in one
+    # server session: behind PgBouncer in transaction mode the next fetch may reach another (docs/SCALING.md).
+    database["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
     return database
 
 

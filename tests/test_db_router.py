@@ -9,10 +9,12 @@ their own: the test database under a second alias, opened as a connection of its
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -292,3 +294,38 @@ def test_the_wait_ends_only_once_a_streaming_standby_has_replayed_the_primarys_p
     standby.execute("SELECT pg_wal_replay_resume()")
     assert replica_replayed_wait(standby.cursor(), lsn=lsn, timeout_s=10) is True
     assert standby.execute("SELECT figure FROM refreshed").fetchone()[0] == 1
+
+
+# --- Settings ------------------------------------------------------------------------------------------------
+
+
+def _databases_with(**env: str) -> dict[str, Any]:
+    """``DATABASES`` as a fresh process builds it from ``env`` (the module reads the environment once)."""
+    script = "import json; from django.conf import settings; print(json.dumps(settings.DATABASES, default=str))"
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "DB_"))}
+    environ.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def test_a_replica_url_adds_a_replica_opened_like_the_primary_and_mirrored_under_tests():
+    databases = _databases_with(
+        DATABASE_URL="postgres://app@primary.example:5432/fleetops",
+        DATABASE_REPLICA_URL="postgres://app@replica.example:5433/fleetops",
+        DB_POOL_MAX_SIZE="5",
+        DB_SERVER_SIDE_CURSORS="0",
+    )
+    primary, replica = databases["default"], databases["replica"]
+    assert (replica["HOST"], replica["PORT"], replica["NAME"]) == ("replica.example", 5433, "fleetops")
+    assert replica["OPTIONS"]["pool"] == primary["OPTIONS"]["pool"]
+    assert replica["OPTIONS"]["pool"]["max_size"] == 5
+    assert replica["DISABLE_SERVER_SIDE_CURSORS"] is primary["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert replica["TEST"] == {"MIRROR": "default"}
+
+
+def test_without_a_replica_url_there_is_only_the_primary():
+    databases = _databases_with(DATABASE_URL="postgres://app@primary.example:5432/fleetops", DB_POOL_MAX_SIZE="0")
+    assert list(databases) == ["default"]
+    assert (databases["default"]["CONN_MAX_AGE"], databases["default"]["DISABLE_SERVER_SIDE_CURSORS"]) == (60, False)
