@@ -13,10 +13,11 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from analytics import cache
 from analytics.models import MaterializedView
+from config import routers
 
 logger = logging.getLogger("fleetops.analytics")
 
@@ -59,6 +60,8 @@ def _refresh(cursor: Any, view: MaterializedView, *, concurrently: bool) -> bool
 def view_refresh(*, view: MaterializedView, concurrently: bool = True) -> RefreshResult:
     """Recomputes ``view``; after commit, the view's cached reads are invalidated (``analytics.cache``).
 
+    With a read replica, the invalidation waits for the replica to replay the refresh (``_invalidate_once_replicated``).
+
     Locking: a transaction-scoped advisory lock per view, taken with ``pg_try_advisory_xact_lock``. A refresh
     that finds it held returns at once with ``refreshed=False`` (the one running will have the fresher figures
     anyway); the lock dies with its transaction or connection, so a crashed worker leaves nothing to clean up.
@@ -81,7 +84,7 @@ def view_refresh(*, view: MaterializedView, concurrently: bool = True) -> Refres
             "SELECT set_config('lock_timeout', %s, true)", [f"{settings.ANALYTICS_REFRESH_LOCK_TIMEOUT_MS}ms"]
         )
         concurrently = _refresh(cursor, view, concurrently=concurrently)
-    transaction.on_commit(partial(cache.view_invalidate, view))
+    transaction.on_commit(partial(_invalidate_once_replicated, view))
     duration_ms = (time.perf_counter() - started) * 1000
     slow = duration_ms > settings.ANALYTICS_SLOW_REFRESH_S * 1000
     logger.log(
@@ -94,6 +97,25 @@ def view_refresh(*, view: MaterializedView, concurrently: bool = True) -> Refres
         extra={"view": view.value, "duration_ms": round(duration_ms, 1), "concurrently": concurrently},
     )
     return RefreshResult(view.value, refreshed=True, duration_ms=duration_ms, concurrently=concurrently)
+
+
+def _invalidate_once_replicated(view: MaterializedView) -> None:
+    """Invalidates ``view``'s cached reads once the read replica (if any) has replayed the refresh: a miss reads
+    the view there (``config.routers``), and would otherwise store the old rows under the new generation for a
+    whole refresh period. A replica still behind after ``DATABASE_REPLICA_WAIT_S``, or unreachable, is logged and
+    the cache invalidated all the same (what misses read is then as old as what the cache held)."""
+    try:
+        replayed = routers.replica_wait(timeout_s=settings.DATABASE_REPLICA_WAIT_S)
+    except DatabaseError:
+        logger.warning("replica unreachable after the refresh of %s; cached reads invalidated anyway", view.value)
+    else:
+        if not replayed:
+            logger.warning(
+                "replica still behind the refresh of %s after %g s; cached reads invalidated anyway",
+                view.value,
+                settings.DATABASE_REPLICA_WAIT_S,
+            )
+    cache.view_invalidate(view)
 
 
 def views_populate(schema_editor: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
@@ -146,24 +147,49 @@ TEMPLATES = [
 # launcher starts (``make run``); it exports the URL it really used to every process it starts.
 _EMBEDDED_PG_URL = f"postgres://postgres@{str(VAR_DIR / 'pgdata').replace('/', '%2F')}/fleetops"
 DATABASE_URL = env_str("DATABASE_URL", _EMBEDDED_PG_URL)
-if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
-    raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL: PostgreSQL is the only database")
-
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 8)
-_database = dj_database_url.parse(DATABASE_URL)
-if DB_POOL_MAX_SIZE > 0:
-    # psycopg's pool: one per process, shared by its threads; no persistent per-thread connections.
-    _database.setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DB_POOL_MIN_SIZE", 1),
-        "max_size": DB_POOL_MAX_SIZE,
-        "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
-    }
-    _database["CONN_MAX_AGE"] = 0
-else:
-    _database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
-    _database["CONN_HEALTH_CHECKS"] = True
+
+
+def database_from_url(name: str, url: str) -> dict[str, Any]:
+    """The DATABASES entry of the URL in variable ``name``, with this process's connection handling (the pool,
+    or persistent connections when ``DB_POOL_MAX_SIZE=0``): the primary and its replica are opened alike."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL: PostgreSQL is the only database")
+    database: dict[str, Any] = dict(dj_database_url.parse(url))
+    if DB_POOL_MAX_SIZE > 0:
+        # psycopg's pool: one per process and alias, shared by its threads; no persistent per-thread connections.
+        database["OPTIONS"] = {
+            **database.get("OPTIONS", {}),
+            "pool": {
+                "min_size": env_int("DB_POOL_MIN_SIZE", 1),
+                "max_size": DB_POOL_MAX_SIZE,
+                "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
+            },
+        }
+        database["CONN_MAX_AGE"] = 0
+    else:
+        database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
+        database["CONN_HEALTH_CHECKS"] = True
+    # ``QuerySet.iterator()`` (CSV exports, statements) reads through a server-side cursor, which lives in one
+    # server session: behind PgBouncer in transaction mode the next fetch may reach another (docs/SCALING.md).
+    database["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
+    return database
+
+
+_database = database_from_url("DATABASE_URL", DATABASE_URL)
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{_database['NAME']}")}
 DATABASES = {"default": _database}
+
+# A streaming replica of the primary (optional). When set, reads of the analytics read model (the materialized
+# views) go to it and everything else stays on the primary (``config.routers.PrimaryReplicaRouter``; docs/SCALING.md).
+# Under the tests it mirrors the test database: no second test database is created.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = database_from_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.routers.PrimaryReplicaRouter"]
+#: How long a view refresh waits for the replica to replay it before it invalidates the view's cached reads.
+DATABASE_REPLICA_WAIT_S = float(env_str("DATABASE_REPLICA_WAIT_S", "10"))
 
 # --- Redis: cache, sessions, rate limits, live state; Celery broker; channel layer ----------------
 

@@ -27,6 +27,9 @@ from tests.orders.factories import OrderFactory
 from tests.riders.factories import RiderFactory
 
 STATS = MaterializedView.DASHBOARD_STATS
+#: Committed tests read the views, and their refreshes wait for the replica: on ``replica`` when there is one
+#: (``DATABASE_REPLICA_URL``; ``config.routers``).
+COMMITTED = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 @contextmanager
@@ -120,7 +123,7 @@ def committed_city(transactional_db: None) -> Iterator[Any]:
     refresh_all()
 
 
-@pytest.mark.django_db(transaction=True)
+@COMMITTED
 def test_readers_read_the_old_figures_while_a_refresh_runs_then_the_new_ones(committed_city):
     OrderFactory(city=committed_city)
     with BlockedRefresh(STATS, "fleet_riderdaydistance") as refresh:
@@ -133,7 +136,7 @@ def test_readers_read_the_old_figures_while_a_refresh_runs_then_the_new_ones(com
     assert _stats_orders_today("RFR") == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@COMMITTED
 def test_a_refresh_started_while_another_runs_is_skipped_not_queued(committed_city):
     with BlockedRefresh(STATS, "fleet_riderdaydistance") as running:
         started = time.monotonic()
