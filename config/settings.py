@@ -164,6 +164,10 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
                 "min_size": env_int("DB_POOL_MIN_SIZE", 1),
                 "max_size": DB_POOL_MAX_SIZE,
                 "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
+                # A failed connection attempt is retried with a doubling delay until this, and while it is, no new
+                # one starts: 300 s (psycopg's default) left a worker waiting up to as long as the outage lasted
+                # after PostgreSQL was back. No longer than a request waits: the next request starts a fresh one.
+                "reconnect_timeout": env_int("DB_POOL_TIMEOUT_S", 10),
             },
         }
         database["CONN_MAX_AGE"] = 0

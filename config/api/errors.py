@@ -2,23 +2,37 @@
 
 ``{"error": {"code": "<snake_case>", "message": "<sentence>", "fields": {"<field>": ["..."]}}}``
 DRF's own exceptions, Django's, and our domain errors all pass through ``exception_handler``; the
-JSON 404/500 handlers cover what never reaches a DRF view.
+JSON 404/500 handlers cover what never reaches a DRF view. PostgreSQL out of reach (down, restarting, no pooled
+connection in time) is a 503 ``database_unavailable`` with ``Retry-After``, from an API view or from anywhere
+else (handler500 answers it for pages and middleware too), never a 500 or a traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from config.errors import BadRequest, Conflict, DomainError, NotFound, PayloadTooLarge, RuleViolation, UnsupportedFile
+from config.errors import (
+    DATABASE_RETRY_AFTER_S,
+    BadRequest,
+    Conflict,
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    RuleViolation,
+    UnsupportedFile,
+    database_unavailable,
+)
 
 logger = logging.getLogger("fleetops.api")
 
@@ -86,8 +100,21 @@ def _first_code(codes: Any, *, default: str) -> str:
     return default
 
 
+_UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
+
+
+def _database_unavailable(exc: Exception) -> Response:
+    # One line, no traceback: during an outage every request says the same thing.
+    logger.warning("database unavailable, answering 503: %s: %s", type(exc).__name__, str(exc).strip()[:300])
+    response = Response(error_body("database_unavailable", _UNAVAILABLE_MESSAGE), status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error the API raises becomes the one shape with the right status."""
+    if database_unavailable(exc):
+        return _database_unavailable(exc)
     if isinstance(exc, DomainError):
         for kind, http_status in _DOMAIN_STATUS:
             if isinstance(exc, kind):
@@ -145,10 +172,21 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
 
 
-def json_server_error(request: HttpRequest) -> JsonResponse:
-    """handler500: the error shape under /api/ (the traceback goes to the log, never to the client)."""
+def json_server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the error shape under /api/ (the traceback goes to the log, never to the client).
+
+    Django calls it inside its ``except`` block, so the error is at hand: PostgreSQL out of reach, raised by a
+    page or by a middleware (the session's user is loaded there), is a 503 with ``Retry-After`` instead."""
+    error = sys.exc_info()[1]
+    if error is not None and database_unavailable(error):
+        if _is_api(request):
+            response: HttpResponse = JsonResponse(error_body("database_unavailable", _UNAVAILABLE_MESSAGE), status=503)
+        else:
+            response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if not _is_api(request):
         from django.views.defaults import server_error
 
-        return server_error(request)  # type: ignore[return-value]
+        return server_error(request)
     return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."), status=500)

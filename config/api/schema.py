@@ -57,9 +57,9 @@ RETRY_AFTER = OpenApiParameter(
     name="Retry-After",
     location=OpenApiParameter.HEADER,
     type=OpenApiTypes.INT,
-    response=[429],
+    response=[429, 503],
     required=True,
-    description="Seconds until the rate limit window resets.",
+    description="429: seconds until the rate limit window resets. 503: seconds to wait before retrying.",
 )
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -90,13 +90,13 @@ class FleetAutoSchema(AutoSchema):
     def _error_statuses(self) -> list[int]:
         """The error statuses of this operation; each is answered with ``ErrorSerializer``.
 
-        Every operation: 406 (an ``Accept`` that excludes JSON) and 429. A body: 400, 413 (larger than
-        ``DATA_UPLOAD_MAX_MEMORY_SIZE``) and 415. A permission other than AllowAny: 401 and 403. A path
-        parameter: 404. A paginated list: 400 (a damaged cursor or page size). An idempotent POST: 409.
+        Every operation: 406 (an ``Accept`` that excludes JSON), 429 and 503 (``database_unavailable``). A body:
+        400, 413 (larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``) and 415. A permission other than AllowAny: 401 and
+        403. A path parameter: 404. A paginated list: 400 (a damaged cursor or page size). An idempotent POST: 409.
         Plus the view's own ``error_statuses``.
         """
         view: Any = self.view
-        statuses = {406, 429, *getattr(view, "error_statuses", ())}
+        statuses = {406, 429, 503, *getattr(view, "error_statuses", ())}
         if self.method in _BODY_METHODS:
             statuses |= {400, 413, 415}
         else:
