@@ -200,7 +200,7 @@ def test_the_dashboard_hears_an_sos_at_once_and_its_acknowledgement(city):
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
         viewer = dashboard(city.code, cookie)
         assert (await viewer.connect())[0]
-        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider_id=rider.pk, lat=12.9, lon=77.6)
+        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider=rider, lat=12.9, lon=77.6)
         raised = await next_event(viewer, "sos.raised", timeout=2)
         await sync_to_async(rider_services.emergency_alert_acknowledge)(alert_id=alert.pk, user=dispatcher)
         acknowledged = await next_event(viewer, "sos.acknowledged", timeout=2)
@@ -218,7 +218,7 @@ def test_the_dashboard_hears_an_sos_at_once_and_its_acknowledgement(city):
 def test_an_escalated_sos_reaches_the_dashboards_of_other_cities(city):
     cookie = session_cookie(staff())
     rider = RiderFactory(city=CityFactory(code=f"T{uuid.uuid4().hex[:8].upper()}"))
-    alert = rider_services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = rider_services.emergency_alert_raise(rider=rider, lat=None, lon=None)
 
     async def scenario() -> dict[str, Any]:
         viewer = dashboard(city.code, cookie)
@@ -394,7 +394,7 @@ def test_a_driver_in_sos_is_told_to_send_gps_every_two_seconds_until_a_dispatche
         me = driver("/ws/driver/", header)
         assert (await me.connect())[0]
         intervals = [(await next_event(me, "gps.interval"))["seconds"]]
-        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider_id=rider.pk, lat=None, lon=None)
+        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider=rider, lat=None, lon=None)
         intervals.append((await next_event(me, "gps.interval", timeout=2))["seconds"])
         await me.disconnect()
         again = driver("/ws/driver/", header)  # an app reconnecting mid-SOS hears the fast interval
