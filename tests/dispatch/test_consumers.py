@@ -215,6 +215,29 @@ def test_the_dashboard_hears_an_sos_at_once_and_its_acknowledgement(city):
     assert acknowledged["acknowledged_by"] == dispatcher.username
 
 
+def test_an_sos_goes_to_the_dashboard_at_once_while_positions_wait_for_their_flush(city, settings):
+    settings.DISPATCH_FLUSH_MS = 10_000  # the first flush turn is 2 s away: nothing coalesced goes out before
+    cookie = session_cookie(staff())
+    moving, in_danger = RiderFactory(city=city), RiderFactory(city=city)
+
+    async def scenario() -> tuple[float, list[str]]:
+        viewer = dashboard(city.code, cookie)
+        assert (await viewer.connect())[0]
+        loop = asyncio.get_running_loop()
+        await sync_to_async(move)(moving, seconds_ago=1, lat=12.95)
+        raised_at = loop.time()
+        await sync_to_async(rider_services.emergency_alert_raise)(rider=in_danger, lat=12.9, lon=77.6)
+        await next_event(viewer, "sos.raised", timeout=1.5)
+        took = loop.time() - raised_at
+        events = [frame["event"] for frame in await frames(viewer, wait_s=0.3)]
+        await viewer.disconnect()
+        return took, events
+
+    took, later = run(scenario)
+    assert took < 1.5
+    assert "rider.moved" not in later  # the position was pending all along: the SOS did not go with a flush
+
+
 def test_an_escalated_sos_reaches_the_dashboards_of_other_cities(city):
     cookie = session_cookie(staff())
     rider = RiderFactory(city=CityFactory(code=f"T{uuid.uuid4().hex[:8].upper()}"))

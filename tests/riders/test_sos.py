@@ -173,3 +173,27 @@ def test_the_sweep_escalates_every_due_alert_its_task_missed():
 
     assert EmergencyAlert.objects.get(pk=old.pk).escalated_at is not None
     assert EmergencyAlert.objects.get(pk=fresh.pk).escalated_at is None
+
+
+def test_raising_reads_nothing_it_was_given_and_publishes_without_reading_the_alert_back(
+    listen, django_assert_num_queries
+):
+    rider = RiderFactory(city=new_city())
+    listener = listen(dispatch_group(rider.city.code))
+
+    with django_assert_num_queries(3):  # BEGIN, the INSERT, COMMIT: the rider and its city came with the token
+        alert = services.emergency_alert_raise(rider=rider, lat=12.9, lon=77.6, message="Help")
+
+    [raised] = listener.messages(dispatch_group(rider.city.code))
+    stored = EmergencyAlert.objects.get(pk=alert.pk)
+    assert raised["payload"] == {
+        "alert_id": stored.pk,
+        "rider_id": rider.pk,
+        "rider_name": rider.name,
+        "rider_mobile": rider.mobile,
+        "lat": 12.9,
+        "lon": 77.6,
+        "message": "Help",
+        "raised_at": stored.raised_at.isoformat(),
+        "escalated": False,
+    }
