@@ -22,8 +22,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
     - the user's rider profile and its city come in the same query (``user.rider``; none for staff and
       partners), so driver endpoints do not ask for them again on every request;
     - that query is written once per process (``_token_lookup``) instead of compiled by the ORM on every
-      request: it runs before every API call, and compiling its four-table join cost 0.7 ms of CPU a request,
-      more than the GPS batch's own insert (``bench/driver_profile.py``).
+      request: it runs before every API call, and compiling its four-table join was the largest single item in
+      the profile of a GPS post, more than the batch's own INSERT (``bench/driver_profile.py``).
     """
 
     def authenticate_credentials(self, key: str) -> Any:
