@@ -152,8 +152,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def start_server(env: dict[str, str], workers: int, *, port: int = PORT) -> subprocess.Popen[bytes]:
-    """gunicorn with ``workers`` sync workers on 127.0.0.1:``port`` (``BENCH_PORT`` by default)."""
+def start_server(env: dict[str, str], workers: int, *, port: int = PORT, threads: int = 0) -> subprocess.Popen[bytes]:
+    """gunicorn with ``workers`` sync workers on 127.0.0.1:``port`` (``BENCH_PORT`` by default); with ``threads``,
+    gthread workers of that many threads each instead (they keep client connections alive; sync workers do not)."""
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads else []
     server = subprocess.Popen(
         [
             sys.executable,
@@ -170,6 +172,7 @@ def start_server(env: dict[str, str], workers: int, *, port: int = PORT) -> subp
             "warning",
             "--keep-alive",
             "30",
+            *worker_class,
         ],
         cwd=REPO,
         env=env,

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboard_ws_bench.py [--viewers 1000] [--riders 2000] [--interval 5] [--seconds 60]
         [--layers pubsub:hub,core:hub,pubsub:group,core:group] [--ws-workers 2] [--http-workers 3]
-        [--sos 20] [--sos-workers 1,0] [--deflate]
+        [--sos 20] [--sos-workers 1,0] [--http-threads 0] [--deflate]
 
 Uses DATABASE_URL / REDIS_URL when set (else the embedded servers of `make services`: it reads var/run.env). Works
 in its own database, `<name>_ws_bench` (created and migrated on first use), its own cache key prefix
@@ -433,7 +433,7 @@ def run_once(
     env = {**env, "CHANNEL_LAYER_BACKEND": LAYERS[backend], "DISPATCH_FANOUT": fanout or "hub"}
     name = f"{layer}, SOS lane {sos_workers}" if sos_workers else f"{layer}, no SOS lane"
     clear_live_state()
-    http_server = start_server(env, args.http_workers)
+    http_server = start_server(env, args.http_workers, threads=args.http_threads)
     sos_server = start_server(env, sos_workers, port=SOS_PORT) if sos_workers else None
     ws_server = start_uvicorn(env, args.ws_workers)
     viewer_process: subprocess.Popen[str] | None = None
@@ -606,6 +606,9 @@ def main() -> None:
     )
     parser.add_argument("--ws-workers", type=int, default=2)
     parser.add_argument("--http-workers", type=int, default=3)
+    parser.add_argument(
+        "--http-threads", type=int, default=0, help="the API's gunicorn: gthread workers of this many threads (0: sync)"
+    )
     parser.add_argument("--sos", type=int, default=20)
     parser.add_argument(
         "--sos-workers",
@@ -633,8 +636,9 @@ def main() -> None:
 
     print(
         f"\n{args.viewers} viewers on one city, {args.riders} riders posting a point every {args.interval:g} s for "
-        f"{args.seconds:g} s; uvicorn {args.ws_workers} workers (websockets), gunicorn {args.http_workers} sync "
-        f"workers (API), the SOS lane's gunicorn as the rows say; "
+        f"{args.seconds:g} s; uvicorn {args.ws_workers} workers (websockets), gunicorn {args.http_workers} "
+        f"{f'gthread workers of {args.http_threads} threads' if args.http_threads else 'sync workers'} (API), the SOS "
+        "lane's gunicorn (sync workers) as the rows say; "
         f"permessage-deflate {'on' if args.deflate else 'off'}\n"
     )
     print(
