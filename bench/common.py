@@ -152,7 +152,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], workers: int, *, port: int = PORT, threads: int = 0) -> subprocess.Popen[bytes]:
+    """gunicorn with ``workers`` sync workers on 127.0.0.1:``port`` (``BENCH_PORT`` by default); with ``threads``,
+    gthread workers of that many threads each instead (they keep client connections alive; sync workers do not)."""
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads else []
     server = subprocess.Popen(
         [
             sys.executable,
@@ -160,7 +163,7 @@ def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
             "gunicorn",
             "config.wsgi:application",
             "--bind",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "--workers",
             str(workers),
             "--access-logfile",
@@ -169,12 +172,13 @@ def start_server(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
             "warning",
             "--keep-alive",
             "30",
+            *worker_class,
         ],
         cwd=REPO,
         env=env,
         start_new_session=True,
     )
-    return await_health(server, PORT, "gunicorn")
+    return await_health(server, port, "gunicorn")
 
 
 def await_health(

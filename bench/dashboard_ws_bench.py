@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboard_ws_bench.py [--viewers 1000] [--riders 2000] [--interval 5] [--seconds 60]
         [--layers pubsub:hub,core:hub,pubsub:group,core:group] [--ws-workers 2] [--http-workers 3]
-        [--sos 20] [--deflate]
+        [--sos 20] [--sos-workers 1,0] [--http-threads 0] [--deflate]
 
 Uses DATABASE_URL / REDIS_URL when set (else the embedded servers of `make services`: it reads var/run.env). Works
 in its own database, `<name>_ws_bench` (created and migrated on first use), its own cache key prefix
@@ -10,7 +10,10 @@ in its own database, `<name>_ws_bench` (created and migrated on first use), its 
 end. For each channel layer (CHANNEL_LAYER_BACKEND) and
 fan-out (DISPATCH_FANOUT: a relay per process, or a group member per viewer):
 1. starts gunicorn (WSGI, --http-workers sync workers, DEBUG=0) on 127.0.0.1:BENCH_PORT for the API, and uvicorn
-   (ASGI, --ws-workers workers) on BENCH_PORT+1 for the websockets: the process model DESIGN.md measured;
+   (ASGI, --ws-workers workers) on BENCH_PORT+1 for the websockets: the process model DESIGN.md measured; with
+   --sos-workers N > 0, the SOS priority lane too: a second gunicorn of N sync workers on BENCH_PORT+2 that takes
+   the SOS posts, as the production proxy routes POST /api/v1/driver/emergency/ to a pool of its own (README);
+   with 0 the SOS posts queue in the main pool behind the GPS posts (the comparison);
 2. a viewer process (one asyncio loop, the `websockets` client) opens --viewers dashboard sockets on the city with
    a staff session cookie, and records when each frame arrives at each socket;
 3. --riders on-duty riders (40 threads, each posting for its share on a keep-alive connection) post one fresh
@@ -59,6 +62,8 @@ from common import (
 )
 
 WS_PORT = PORT + 1
+#: The SOS priority lane's gunicorn (``--sos-workers``).
+SOS_PORT = PORT + 2
 CITY = ("WSB", "Websocket bench city", 12.9716, 77.5946)
 LAYERS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -354,8 +359,11 @@ def post_locations(
     connection.close()
 
 
-def post_sos(riders: list[tuple[int, str]], count: int, seconds: float, posted: Posted, lock: threading.Lock) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+def post_sos(
+    riders: list[tuple[int, str]], count: int, seconds: float, port: int, posted: Posted, lock: threading.Lock
+) -> None:
+    """``count`` SOS posts spread over ``seconds``, to the gunicorn on ``port`` (the lane's, or the main pool's)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     gap = seconds / (count + 1)
     for _, token in riders[:count]:
         time.sleep(gap)
@@ -385,6 +393,7 @@ def post_sos(riders: list[tuple[int, str]], count: int, seconds: float, posted: 
 @dataclass
 class Result:
     layer: str
+    sos_workers: int
     viewers: int
     connected: int
     dropped: int
@@ -393,6 +402,8 @@ class Result:
     points_posted: int
     points_undelivered: int
     post_rate: float
+    post_ms: tuple[float, float]
+    api_cpu_ms_per_post: float
     moved_ms: tuple[float, float, float]
     sos_alerts: int
     sos_each_ms: tuple[float, float]
@@ -411,17 +422,24 @@ def log(message: str) -> None:
 
 
 def run_once(
-    layer: str, args: argparse.Namespace, env: dict[str, str], riders: list[tuple[int, str]], session: str
+    layer: str,
+    sos_workers: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    riders: list[tuple[int, str]],
+    session: str,
 ) -> Result:
     backend, _, fanout = layer.partition(":")
     env = {**env, "CHANNEL_LAYER_BACKEND": LAYERS[backend], "DISPATCH_FANOUT": fanout or "hub"}
+    name = f"{layer}, SOS lane {sos_workers}" if sos_workers else f"{layer}, no SOS lane"
     clear_live_state()
-    http_server = start_server(env, args.http_workers)
+    http_server = start_server(env, args.http_workers, threads=args.http_threads)
+    sos_server = start_server(env, sos_workers, port=SOS_PORT) if sos_workers else None
     ws_server = start_uvicorn(env, args.ws_workers)
     viewer_process: subprocess.Popen[str] | None = None
     try:
         rss_idle = rss_bytes(ws_server)
-        log(f"{layer}: servers up, opening {args.viewers} sockets")
+        log(f"{name}: servers up, opening {args.viewers} sockets")
         viewer_process = subprocess.Popen(
             [sys.executable, __file__, "--viewer-process", str(args.viewers), session, "1" if args.deflate else "0"],
             cwd=REPO,
@@ -444,13 +462,14 @@ def run_once(
             raise SystemExit(f"viewers did not start: {ready}")
         time.sleep(2)
         rss_connected = rss_bytes(ws_server)
-        log(f"{layer}: {ready[1]} sockets open, riders posting for {args.seconds:g} s")
+        log(f"{name}: {ready[1]} sockets open, riders posting for {args.seconds:g} s")
         load_before = os.getloadavg()[0]
         import psutil
 
         parts = {
             "asgi": lambda: cpu_seconds(ws_server),
             "wsgi": lambda: cpu_seconds(http_server),
+            "sos-lane": lambda: cpu_seconds(sos_server) if sos_server is not None else 0.0,
             "viewers": lambda: sum(psutil.Process(viewer_process.pid).cpu_times()[:2]),
             "posters": lambda: sum(psutil.Process().cpu_times()[:2]),
             "machine": lambda: sum(psutil.cpu_times()[:3]),
@@ -465,7 +484,10 @@ def run_once(
             threading.Thread(target=post_locations, args=(share, args.interval, deadline, posted, lock))
             for share in shares
         ]
-        threads.append(threading.Thread(target=post_sos, args=(riders[::97], args.sos, args.seconds, posted, lock)))
+        sos_port = SOS_PORT if sos_server is not None else PORT
+        threads.append(
+            threading.Thread(target=post_sos, args=(riders[::97], args.sos, args.seconds, sos_port, posted, lock))
+        )
         began = time.time()
         for thread in threads:
             thread.start()
@@ -476,23 +498,27 @@ def run_once(
         wall = time.monotonic() - clock_before
         cpu_share = (cpu_seconds(ws_server) - cpu_before) / wall
         cpu_by_part = {name: (read() - cpu_start[name]) / wall for name, read in parts.items()}
-        log(f"{layer}: CPU in cores over {wall:.0f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu_by_part.items()))
+        log(f"{name}: CPU in cores over {wall:.0f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu_by_part.items()))
         load_after = os.getloadavg()[0]
         viewer_process.stdin.write("stop\n")
         viewer_process.stdin.flush()
         report = json.loads(viewer_process.stdout.read())
         viewer_process.wait(30)
         post_p50, post_p95 = percentile(posted.post_ms, 50), percentile(posted.post_ms, 95)
-        log(f"{layer}: {posted.requests} posts in {elapsed:.0f} s, POST p50 {post_p50:.0f} p95 {post_p95:.0f} ms")
+        # The GPS pool's CPU per GPS post (its few SOS posts, without the lane, are within the noise).
+        api_cpu_ms = cpu_by_part["wsgi"] * wall * 1000 / max(1, posted.requests)
+        log(f"{name}: {posted.requests} posts in {elapsed:.0f} s, POST p50 {post_p50:.0f} p95 {post_p95:.0f} ms")
     finally:
         if viewer_process is not None and viewer_process.poll() is None:
             viewer_process.kill()
         stop(ws_server)
         stop(http_server)
+        if sos_server is not None:
+            stop(sos_server)
 
     reasons = Counter(report["closed_early"].values())
     if reasons:
-        print(f"  {layer}: sockets closed early: {dict(reasons.most_common(3))}", file=sys.stderr)
+        print(f"  {name}: sockets closed early: {dict(reasons.most_common(3))}", file=sys.stderr)
     frames = {int(k): v for k, v in report["frames"].items()}
     histogram: Counter[int] = Counter()
     delivered: set[tuple[int, str]] = set()
@@ -526,7 +552,8 @@ def run_once(
         sos_each += times
         sos_all.append(max(times) if len(times) == report["connected"] else float("inf"))
     return Result(
-        layer=layer,
+        layer=name,
+        sos_workers=sos_workers,
         viewers=args.viewers,
         connected=report["connected"],
         dropped=report["failed"] + report["connected"] - report["open_at_stop"],
@@ -535,6 +562,8 @@ def run_once(
         points_posted=len(posted.moved),
         points_undelivered=len(set(posted.moved) - delivered),
         post_rate=posted.requests / elapsed,
+        post_ms=(post_p50, post_p95),
+        api_cpu_ms_per_post=api_cpu_ms,
         moved_ms=tuple(hist_percentile(histogram, p) for p in (50, 95, 99)),  # type: ignore[arg-type]
         sos_alerts=len(posted.sos),
         sos_each_ms=(percentile(sos_each, 50), percentile(sos_each, 95)),
@@ -577,7 +606,15 @@ def main() -> None:
     )
     parser.add_argument("--ws-workers", type=int, default=2)
     parser.add_argument("--http-workers", type=int, default=3)
+    parser.add_argument(
+        "--http-threads", type=int, default=0, help="the API's gunicorn: gthread workers of this many threads (0: sync)"
+    )
     parser.add_argument("--sos", type=int, default=20)
+    parser.add_argument(
+        "--sos-workers",
+        default="1",
+        help="runs, each the SOS priority lane's gunicorn workers on BENCH_PORT+2 (0: no lane, SOS to the API pool)",
+    )
     parser.add_argument("--deflate", action="store_true", help="viewers negotiate permessage-deflate, as browsers do")
     args = parser.parse_args()
 
@@ -591,27 +628,32 @@ def main() -> None:
 
     results = []
     for layer in args.layers.split(","):
-        results.append(run_once(layer, args, env, riders, session))
-        log(f"{results[-1]}")
-        time.sleep(2)
+        for sos_workers in (int(n) for n in args.sos_workers.split(",")):
+            results.append(run_once(layer, sos_workers, args, env, riders, session))
+            log(f"{results[-1]}")
+            time.sleep(2)
     purged = broker_purge()
 
     print(
         f"\n{args.viewers} viewers on one city, {args.riders} riders posting a point every {args.interval:g} s for "
-        f"{args.seconds:g} s; uvicorn {args.ws_workers} workers (websockets), gunicorn {args.http_workers} sync "
-        f"workers (API); permessage-deflate {'on' if args.deflate else 'off'}\n"
+        f"{args.seconds:g} s; uvicorn {args.ws_workers} workers (websockets), gunicorn {args.http_workers} "
+        f"{f'gthread workers of {args.http_threads} threads' if args.http_threads else 'sync workers'} (API), the SOS "
+        "lane's gunicorn (sync workers) as the rows say; "
+        f"permessage-deflate {'on' if args.deflate else 'off'}\n"
     )
     print(
-        "| layer | viewers connected | dropped | frames / missed | points 202 (req/s) | undelivered | "
+        "| layer, SOS lane | viewers connected | dropped | frames / missed | points 202 (req/s) | "
+        "GPS POST p50 / p95 ms | API CPU ms per GPS POST | undelivered | "
         "202→viewer p50 / p95 / p99 ms | SOS POST→viewer p50 / p95 ms | SOS to every viewer p95 ms | "
         "SOS POST→201 / 201→viewer p95 ms | RSS per connection KiB (warm / first half) | ASGI CPU (cores) | "
         "load avg before / after |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- " * 15 + "|")
     for r in results:
         print(
             f"| {r.layer} | {r.connected:,} / {r.viewers:,} | {r.dropped} | {r.frames} / {r.frames_missed} | "
-            f"{r.points_posted:,} ({r.post_rate:.0f}) | {r.points_undelivered} | "
+            f"{r.points_posted:,} ({r.post_rate:.0f}) | {r.post_ms[0]:.0f} / {r.post_ms[1]:.0f} | "
+            f"{r.api_cpu_ms_per_post:.1f} | {r.points_undelivered} | "
             f"{r.moved_ms[0]:.0f} / {r.moved_ms[1]:.0f} / {r.moved_ms[2]:.0f} | "
             f"{r.sos_each_ms[0]:.0f} / {r.sos_each_ms[1]:.0f} ({r.sos_alerts} alerts) | {r.sos_all_ms:.0f} | "
             f"{r.sos_post_ms:.0f} / {r.sos_after_201_ms:.0f} | "

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -386,15 +387,20 @@ def riders_stale_auto_off(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic(durable=True)
-def emergency_alert_raise(*, rider_id: int, lat: float | None, lon: float | None, message: str = "") -> EmergencyAlert:
-    """Stores an SOS first; dispatchers of the rider's city are told after commit."""
-    rider = Rider.objects.select_related("city").get(pk=rider_id)
+def emergency_alert_raise(*, rider: Rider, lat: float | None, lon: float | None, message: str = "") -> EmergencyAlert:
+    """Stores an SOS first; dispatchers of the rider's city are told after commit.
+
+    ``rider`` comes with its city, as the request's token authentication loaded it moments ago: an SOS is the
+    request that must reach the dashboards fastest, so it reads nothing twice. What the dashboards are told is
+    made here from the row just written, so publishing it after commit reads nothing either.
+    """
     alert = EmergencyAlert.objects.create(rider=rider, city=rider.city, lat=lat, lon=lon, message=message)
-    transaction.on_commit(partial(_alert_raised, alert.pk))
+    raised = events.alert_payload(alert, escalated=False)
+    transaction.on_commit(partial(_alert_raised, alert_id=alert.pk, city_code=rider.city.code, payload=raised))
     return alert
 
 
-def _alert_raised(alert_id: int) -> None:
+def _alert_raised(*, alert_id: int, city_code: str, payload: dict[str, Any]) -> None:
     """After an SOS commits: tells dispatchers and the rider's app, then schedules the escalation.
 
     Dispatchers first: the hand-off to the broker costs more than the publish (a connection on a process's first
@@ -405,7 +411,7 @@ def _alert_raised(alert_id: int) -> None:
     from riders.tasks import sos_escalate_task  # the tasks module imports this one
 
     try:
-        events.emergency_alert_raised(alert_id)
+        events.emergency_alert_raised(city_code=city_code, payload=payload)
     except Exception:
         logger.error("SOS %s not published to dispatchers; it escalates if nobody takes it", alert_id, exc_info=True)
     try:

@@ -260,5 +260,5 @@ class EmergencyApi(ApiView):
     @extend_schema(request=Input, responses={201: EmergencyAlertOut}, summary="Raise an SOS")
     def post(self, request: Request) -> Response:
         data = validated(self.Input, request)
-        alert = services.emergency_alert_raise(rider_id=current_rider(request).pk, **data)
+        alert = services.emergency_alert_raise(rider=current_rider(request), **data)
         return Response(EmergencyAlertOut(alert).data, status=status.HTTP_201_CREATED)

@@ -200,7 +200,7 @@ def test_the_dashboard_hears_an_sos_at_once_and_its_acknowledgement(city):
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
         viewer = dashboard(city.code, cookie)
         assert (await viewer.connect())[0]
-        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider_id=rider.pk, lat=12.9, lon=77.6)
+        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider=rider, lat=12.9, lon=77.6)
         raised = await next_event(viewer, "sos.raised", timeout=2)
         await sync_to_async(rider_services.emergency_alert_acknowledge)(alert_id=alert.pk, user=dispatcher)
         acknowledged = await next_event(viewer, "sos.acknowledged", timeout=2)
@@ -215,10 +215,33 @@ def test_the_dashboard_hears_an_sos_at_once_and_its_acknowledgement(city):
     assert acknowledged["acknowledged_by"] == dispatcher.username
 
 
+def test_an_sos_goes_to_the_dashboard_at_once_while_positions_wait_for_their_flush(city, settings):
+    settings.DISPATCH_FLUSH_MS = 10_000  # the first flush turn is 2 s away: nothing coalesced goes out before
+    cookie = session_cookie(staff())
+    moving, in_danger = RiderFactory(city=city), RiderFactory(city=city)
+
+    async def scenario() -> tuple[float, list[str]]:
+        viewer = dashboard(city.code, cookie)
+        assert (await viewer.connect())[0]
+        loop = asyncio.get_running_loop()
+        await sync_to_async(move)(moving, seconds_ago=1, lat=12.95)
+        raised_at = loop.time()
+        await sync_to_async(rider_services.emergency_alert_raise)(rider=in_danger, lat=12.9, lon=77.6)
+        await next_event(viewer, "sos.raised", timeout=1.5)
+        took = loop.time() - raised_at
+        events = [frame["event"] for frame in await frames(viewer, wait_s=0.3)]
+        await viewer.disconnect()
+        return took, events
+
+    took, later = run(scenario)
+    assert took < 1.5
+    assert "rider.moved" not in later  # the position was pending all along: the SOS did not go with a flush
+
+
 def test_an_escalated_sos_reaches_the_dashboards_of_other_cities(city):
     cookie = session_cookie(staff())
     rider = RiderFactory(city=CityFactory(code=f"T{uuid.uuid4().hex[:8].upper()}"))
-    alert = rider_services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = rider_services.emergency_alert_raise(rider=rider, lat=None, lon=None)
 
     async def scenario() -> dict[str, Any]:
         viewer = dashboard(city.code, cookie)
@@ -394,7 +417,7 @@ def test_a_driver_in_sos_is_told_to_send_gps_every_two_seconds_until_a_dispatche
         me = driver("/ws/driver/", header)
         assert (await me.connect())[0]
         intervals = [(await next_event(me, "gps.interval"))["seconds"]]
-        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider_id=rider.pk, lat=None, lon=None)
+        alert = await sync_to_async(rider_services.emergency_alert_raise)(rider=rider, lat=None, lon=None)
         intervals.append((await next_event(me, "gps.interval", timeout=2))["seconds"])
         await me.disconnect()
         again = driver("/ws/driver/", header)  # an app reconnecting mid-SOS hears the fast interval

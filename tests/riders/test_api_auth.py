@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from config.api.authentication import TokenAuthentication
 from riders.models import DutyStatus, KycStatus, Rider, RiderStatus
 from tests.fleet.factories import CityFactory
 from tests.riders.factories import RiderFactory
@@ -195,3 +196,27 @@ def test_driver_endpoint_with_a_staff_token_that_has_no_rider_is_403(admin_user)
 
 def test_driver_endpoint_with_a_staff_session_is_403(staff_client):
     assert_error(staff_client.get(PROFILE), 403, "permission_denied")
+
+
+def test_a_token_is_read_with_its_user_rider_and_city_in_one_query(django_assert_num_queries):
+    rider = RiderFactory()
+    token = Token.objects.create(user=rider.user)
+
+    with django_assert_num_queries(1):
+        user, auth = TokenAuthentication().authenticate_credentials(token.key)
+        assert auth == token
+        assert (user.pk, user.rider.pk, user.rider.city.code) == (rider.user.pk, rider.pk, rider.city.code)
+        assert user.rider.user is user
+        assert user.rider.name == rider.name
+        assert user.rider.city.name == rider.city.name
+        assert auth.user is user
+
+
+def test_a_staff_token_is_read_in_one_query_and_has_no_rider(admin_user, django_assert_num_queries):
+    token = Token.objects.create(user=admin_user)
+
+    with django_assert_num_queries(1):
+        user, _ = TokenAuthentication().authenticate_credentials(token.key)
+        assert user.pk == admin_user.pk
+        assert user.is_staff
+        assert not hasattr(user, "rider")

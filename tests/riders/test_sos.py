@@ -45,7 +45,7 @@ def test_raising_tells_the_city_at_once_and_the_rider_to_report_faster(listen, s
     rider = RiderFactory(city=new_city())
     listener = listen(dispatch_group(rider.city.code), rider_group(rider.pk))
 
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=12.9, lon=77.6, message="Help")
+    alert = services.emergency_alert_raise(rider=rider, lat=12.9, lon=77.6, message="Help")
 
     [raised] = listener.messages(dispatch_group(rider.city.code))
     assert raised == json.loads(json.dumps(raised))
@@ -59,7 +59,7 @@ def test_raising_tells_the_city_at_once_and_the_rider_to_report_faster(listen, s
 
 def test_acknowledging_takes_the_alert_tells_the_city_and_puts_the_rider_back_to_normal_gps(listen, dispatcher):
     rider = RiderFactory(city=new_city())
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = services.emergency_alert_raise(rider=rider, lat=None, lon=None)
     listener = listen(dispatch_group(rider.city.code), rider_group(rider.pk))
 
     taken = services.emergency_alert_acknowledge(alert_id=alert.pk, user=dispatcher)
@@ -85,8 +85,8 @@ def test_acknowledging_takes_the_alert_tells_the_city_and_puts_the_rider_back_to
 
 def test_the_rider_stays_on_fast_gps_while_another_of_their_alerts_is_open(listen, dispatcher):
     rider = RiderFactory(city=new_city())
-    first = services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
-    services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    first = services.emergency_alert_raise(rider=rider, lat=None, lon=None)
+    services.emergency_alert_raise(rider=rider, lat=None, lon=None)
     listener = listen(rider_group(rider.pk))
 
     services.emergency_alert_acknowledge(alert_id=first.pk, user=dispatcher)
@@ -97,7 +97,7 @@ def test_the_rider_stays_on_fast_gps_while_another_of_their_alerts_is_open(liste
 
 def test_a_second_acknowledge_is_a_conflict_and_keeps_the_first_dispatcher(dispatcher):
     rider = RiderFactory(city=new_city())
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = services.emergency_alert_raise(rider=rider, lat=None, lon=None)
     services.emergency_alert_acknowledge(alert_id=alert.pk, user=dispatcher)
     other = UserFactory(username=f"other-{uuid.uuid4().hex[:6]}", is_staff=True)
 
@@ -109,7 +109,7 @@ def test_a_second_acknowledge_is_a_conflict_and_keeps_the_first_dispatcher(dispa
 
 def test_two_dispatchers_acknowledging_at_once_get_one_success_and_one_conflict(dispatcher):
     rider = RiderFactory(city=new_city())
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = services.emergency_alert_raise(rider=rider, lat=None, lon=None)
     other = UserFactory(username=f"other-{uuid.uuid4().hex[:6]}", is_staff=True)
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
@@ -136,7 +136,7 @@ def test_two_dispatchers_acknowledging_at_once_get_one_success_and_one_conflict(
 def test_an_unacknowledged_alert_escalates_once_to_every_city_and_is_logged(listen, caplog):
     home, elsewhere = new_city(), new_city()
     rider = RiderFactory(city=home)
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=12.9, lon=77.6, message="Help")
+    alert = services.emergency_alert_raise(rider=rider, lat=12.9, lon=77.6, message="Help")
     listener = listen(dispatch_group(home.code), dispatch_group(elsewhere.code))
     due = alert.raised_at + timedelta(seconds=61)
 
@@ -156,7 +156,7 @@ def test_an_unacknowledged_alert_escalates_once_to_every_city_and_is_logged(list
 
 def test_an_alert_is_not_escalated_before_its_time_nor_after_it_was_acknowledged(dispatcher):
     rider = RiderFactory(city=new_city())
-    alert = services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None)
+    alert = services.emergency_alert_raise(rider=rider, lat=None, lon=None)
 
     assert services.emergency_alert_escalate(alert_id=alert.pk, now=alert.raised_at + timedelta(seconds=59)) is False
     services.emergency_alert_acknowledge(alert_id=alert.pk, user=dispatcher)
@@ -166,10 +166,34 @@ def test_an_alert_is_not_escalated_before_its_time_nor_after_it_was_acknowledged
 
 def test_the_sweep_escalates_every_due_alert_its_task_missed():
     rider = RiderFactory(city=new_city())
-    old, fresh = (services.emergency_alert_raise(rider_id=rider.pk, lat=None, lon=None) for _ in range(2))
+    old, fresh = (services.emergency_alert_raise(rider=rider, lat=None, lon=None) for _ in range(2))
     EmergencyAlert.objects.filter(pk=old.pk).update(raised_at=old.raised_at - timedelta(seconds=120))
 
     assert tasks.sos_escalate_due_task() == 1
 
     assert EmergencyAlert.objects.get(pk=old.pk).escalated_at is not None
     assert EmergencyAlert.objects.get(pk=fresh.pk).escalated_at is None
+
+
+def test_raising_reads_nothing_it_was_given_and_publishes_without_reading_the_alert_back(
+    listen, django_assert_num_queries
+):
+    rider = RiderFactory(city=new_city())
+    listener = listen(dispatch_group(rider.city.code))
+
+    with django_assert_num_queries(3):  # BEGIN, the INSERT, COMMIT: the rider and its city came with the token
+        alert = services.emergency_alert_raise(rider=rider, lat=12.9, lon=77.6, message="Help")
+
+    [raised] = listener.messages(dispatch_group(rider.city.code))
+    stored = EmergencyAlert.objects.get(pk=alert.pk)
+    assert raised["payload"] == {
+        "alert_id": stored.pk,
+        "rider_id": rider.pk,
+        "rider_name": rider.name,
+        "rider_mobile": rider.mobile,
+        "lat": 12.9,
+        "lon": 77.6,
+        "message": "Help",
+        "raised_at": stored.raised_at.isoformat(),
+        "escalated": False,
+    }
