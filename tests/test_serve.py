@@ -180,6 +180,8 @@ def test_an_sos_is_answered_while_the_api_pool_is_stuck(served: Served) -> None:
             requests.get(f"{served.url}/api/v1/orders/", timeout=2)
         sos = requests.post(f"{served.url}/api/v1/driver/emergency/", json={}, timeout=5)
         assert sos.status_code == 401  # answered by the SOS pool: no token, but not stuck behind the API
+        acknowledge = requests.post(f"{served.url}/dispatch/alerts/1/acknowledge/", timeout=5)
+        assert acknowledge.status_code == 403  # the dashboard's acknowledge rides the same lane (no CSRF token here)
     finally:
         for process in api_pool:
             with contextlib.suppress(psutil.NoSuchProcess):
