@@ -52,7 +52,7 @@ def dispatch_env(database_url: str, redis_url: str) -> dict[str, str]:
     broker = urlunsplit(urlsplit(redis_url)._replace(path="/5"))
     return {
         **bench_env(database_url, redis_url),
-        "CACHE_KEY_PREFIX": "fleetops-dispatch-bench",
+        "CACHE_KEY_PREFIX": os.environ.get("BENCH_CACHE_PREFIX", "fleetops") + "-dispatch-bench",
         "CELERY_BROKER_URL": broker,
         "DB_POOL_MAX_SIZE": "0",  # one persistent connection per process: the clients are processes
         "ORDER_AUTO_ASSIGN": "0",
