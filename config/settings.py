@@ -152,6 +152,13 @@ if DB_POOL_MAX_SIZE > 0:
 else:
     _database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
     _database["CONN_HEALTH_CHECKS"] = True
+# psycopg prepares a statement once a connection has run it this many times, on the cursors that bind parameters
+# on the server (``config.db.prepared_cursor``: the hot paths' own SQL, whose planning cost PostgreSQL more than
+# running it); Django's own cursors bind on the client and are never prepared. 0: never (for a pooler that cannot
+# keep prepared statements, such as PgBouncer before 1.21 in transaction mode).
+DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 2)
+if DB_PREPARE_THRESHOLD > 0:
+    _database.setdefault("OPTIONS", {})["prepare_threshold"] = DB_PREPARE_THRESHOLD
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{_database['NAME']}")}
 DATABASES = {"default": _database}
 

@@ -30,13 +30,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_redis import get_redis_connection
 
 from config import metrics
+from config.db import prepared_cursor
 from config.errors import NotFound, RuleViolation
 from config.realtime import publish
 from fleet import live
@@ -205,7 +206,7 @@ def _rider_lock_nearest(order: Order, candidates: list[_Candidate], now: datetim
         return None
     by_id = {c.rider_id: c for c in candidates}
     statement = _RIDER_NEAREST_ELIGIBLE if wait else _RIDER_NEAREST_ELIGIBLE + " SKIP LOCKED"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(statement, {**_rule_params(order, now), "candidates": list(by_id)})
         row = cursor.fetchone()
     if row is None:

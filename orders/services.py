@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from config.db import prepared_cursor
 from config.errors import Conflict, NotFound, PayloadTooLarge, RuleViolation, UnsupportedFile
 from fleet import selectors as fleet_selectors
 from fleet.geo import LatLon, haversine_m
@@ -245,7 +246,7 @@ def transition_apply(
         # What the ORM's insert does per field: pre_save (add=True), then the database value.
         params += [field.get_db_prep_save(field.pre_save(offer, True), connection) for field in _OFFER_FIELDS]
     statement = _transition_statement(names, guarded=rider_capacity is not None, with_offer=offer is not None)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:

@@ -249,6 +249,20 @@ def test_automatic_assignment_costs_the_same_queries_however_many_riders_it_judg
     assert few == many <= 12
 
 
+def test_the_hot_statements_are_prepared_once_a_connection_has_run_them(city):
+    """The order's lock, the choosing statement and the transition are planned once per connection, not per call:
+    psycopg prepares them (``DB_PREPARE_THRESHOLD``) because they go through ``config.db.prepared_cursor``."""
+    for i in range(3):
+        rider_at(city, 0.1 * (i + 1))
+        auto(order_in(city))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        prepared = [row[0] for row in cursor.fetchall()]
+
+    for marker in ("FOR UPDATE OF o", "FOR NO KEY UPDATE OF r", "WITH changed AS"):
+        assert any(marker in statement for statement in prepared), marker
+
+
 def test_when_the_nearest_riders_are_all_busy_assignment_looks_farther_out_in_the_radius(city):
     for i in range(20):
         busy(rider_at(city, 0.04 * (i + 1)))  # more than the first round judges, all within its kilometre
