@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +35,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis.commands.core import Script
 
 from config import metrics
 from config.db import prepared_cursor
@@ -215,6 +216,24 @@ def _rider_lock_nearest(order: Order, candidates: list[_Candidate], now: datetim
     return replace(by_id[rider_id], capacity=capacity)
 
 
+#: The GEOSEARCH of ``_nearest_on_duty``, answering one string, ``"<member> <metres> <member> <metres> ..."``:
+#: redis-py parses a GEOSEARCH reply element by element in Python (three per hit), which cost the caller more
+#: than the search cost Redis (bench/assignment_profile.py); one bulk string is one read.
+_GEO_NEAREST = """
+local hits = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm',
+                        'ASC', 'COUNT', ARGV[4], 'WITHDIST')
+local out = {}
+for i, hit in ipairs(hits) do out[i] = hit[1] .. ' ' .. hit[2] end
+return table.concat(out, ' ')
+"""
+
+
+@cache
+def _geo_nearest() -> Script:
+    """The script, registered once a process (its SHA-1 computed once; EVALSHA loads it where Redis lacks it)."""
+    return get_redis_connection("default").register_script(_GEO_NEAREST)
+
+
 def _nearest_on_duty(order: Order, *, radius_km: float, count: int) -> list[_Candidate]:
     """The city's on-duty riders nearest the pickup within ``radius_km``, nearest first, at most ``count``.
 
@@ -222,17 +241,13 @@ def _nearest_on_duty(order: Order, *, radius_km: float, count: int) -> list[_Can
     position hash that it adds (half its cost, measured): dispatch needs only ids and distances, and the
     eligibility query judges duty from the database, so a member whose position expired is no risk.
     """
-    hits = get_redis_connection("default").geosearch(
-        live.geo_key(order.city.code),
-        longitude=order.pickup_lon,
-        latitude=order.pickup_lat,
-        radius=radius_km,
-        unit="km",
-        sort="ASC",
-        count=count,
-        withdist=True,
+    reply = _geo_nearest()(
+        keys=[live.geo_key(order.city.code)],
+        args=[repr(order.pickup_lon), repr(order.pickup_lat), repr(radius_km * 1000), count],
+        client=get_redis_connection("default"),
     )
-    return [_Candidate(int(member), round(float(distance_km) * 1000)) for member, distance_km in hits]
+    words = reply.split()
+    return [_Candidate(int(rider), round(float(metres))) for rider, metres in zip(words[::2], words[1::2], strict=True)]
 
 
 def _rider_choose(order: Order, now: datetime, excluded: frozenset[int]) -> _Candidate | None:

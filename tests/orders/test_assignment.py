@@ -10,11 +10,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from django_redis import get_redis_connection
 
 from config.celery import app as celery_app
 from config.errors import NotFound
 from config.realtime import rider_group
 from config.schedule import SCHEDULE
+from fleet import live
 from fleet import services as fleet_services
 from orders import assignment, services
 from orders.assignment import NoRiderAvailable, RiderUnavailable
@@ -124,6 +126,37 @@ def test_riders_beyond_the_radius_are_not_offered_the_order(city, settings):
 
     settings.ORDER_ASSIGN_RADIUS_KM = 2
     assert auto(order).offer.distance_m == pytest.approx(1500, abs=5)
+
+
+def test_the_candidates_are_redis_geosearch_answer_nearest_first_within_the_radius_and_count(city):
+    """The hot path's own GEOSEARCH script answers what redis-py's GEOSEARCH does: the same riders in the same
+    order, the same distances (to the metre)."""
+    for km in (2.2, 0.3, 4.9, 1.1, 0.7, 5.5):
+        rider_at(city, km)
+    order = order_in(city)
+    expected = get_redis_connection("default").geosearch(
+        live.geo_key(city.code),
+        longitude=PICKUP[1],
+        latitude=PICKUP[0],
+        radius=5,
+        unit="km",
+        sort="ASC",
+        count=4,
+        withdist=True,
+    )
+
+    candidates = assignment._nearest_on_duty(order, radius_km=5, count=4)
+
+    assert [c.rider_id for c in candidates] == [int(member) for member, _ in expected]
+    for candidate, (_, km) in zip(candidates, expected, strict=True):
+        assert candidate.distance_m == pytest.approx(float(km) * 1000, abs=1)  # Redis rounds either to 4 decimals
+    assert len(candidates) == 4
+    assert (
+        assignment._nearest_on_duty(
+            order_in(CityFactory(code=f"E{uuid.uuid4().hex[:8].upper()}")), radius_km=5, count=4
+        )
+        == []
+    )
 
 
 def test_riders_of_another_city_are_not_offered_the_order(city):
