@@ -6,14 +6,15 @@ more orders than the vehicle carries.
 
 Uses DATABASE_URL / REDIS_URL like bench/ingest.py, in its own database ``<name>_dispatch_bench`` (created
 and migrated on first use) and its own cache key prefix, so the portal's data and live map are never touched;
-Celery messages (each offer schedules its expiry) go to a Redis database of their own, purged at the end.
+Celery messages, should any be sent (offers expire by a sweep, not a task each), go to a Redis database of
+their own, purged at the end.
 Steps:
 1. seeds ``--riders`` on-duty, KYC-approved riders in one city (a fifth of them on vehicles that carry two
    orders), each with an open duty log, and places them at random within 8 km of the centre in the city's
    live GEO set;
 2. latency: ``--latency-orders`` orders with pickups at random within 6 km of the centre, assigned one after
    another by one caller: the time of each ``order_assign`` call, end to end (lock, GEOSEARCH, the
-   eligibility query, the offer, the transition, and after commit the pushes and the expiry's scheduling);
+   eligibility query, the transition with its event and offer, and after commit the pushes);
 3. throughput: the orders cleared, then ``--orders`` new ones assigned by ``--clients`` processes at once,
    each with its own database connection: assignments per second over the wall-clock time, and latency;
 4. checks: no rider holds more active orders than the vehicle carries, every assigned order has exactly one
@@ -52,7 +53,7 @@ def dispatch_env(database_url: str, redis_url: str) -> dict[str, str]:
     broker = urlunsplit(urlsplit(redis_url)._replace(path="/5"))
     return {
         **bench_env(database_url, redis_url),
-        "CACHE_KEY_PREFIX": "fleetops-dispatch-bench",
+        "CACHE_KEY_PREFIX": os.environ.get("BENCH_CACHE_PREFIX", "fleetops") + "-dispatch-bench",
         "CELERY_BROKER_URL": broker,
         "DB_POOL_MAX_SIZE": "0",  # one persistent connection per process: the clients are processes
         "ORDER_AUTO_ASSIGN": "0",

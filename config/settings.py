@@ -150,6 +150,13 @@ DATABASE_URL = env_str("DATABASE_URL", _EMBEDDED_PG_URL)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 8)
 
 
+# psycopg prepares a statement once a connection has run it this many times, on the cursors that bind parameters
+# on the server (``config.db.prepared_cursor``: the hot paths' own SQL, whose planning cost PostgreSQL more than
+# running it); Django's own cursors bind on the client and are never prepared. 0: never (for a pooler that cannot
+# keep prepared statements, such as PgBouncer before 1.21 in transaction mode).
+DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 2)
+
+
 def database_from_url(name: str, url: str) -> dict[str, Any]:
     """The DATABASES entry of the URL in variable ``name``, with this process's connection handling (the pool,
     or persistent connections when ``DB_POOL_MAX_SIZE=0``): the primary and its replica are opened alike."""
@@ -174,6 +181,8 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
     else:
         database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
         database["CONN_HEALTH_CHECKS"] = True
+    if DB_PREPARE_THRESHOLD > 0:
+        database["OPTIONS"] = {**database.get("OPTIONS", {}), "prepare_threshold": DB_PREPARE_THRESHOLD}
     # ``QuerySet.iterator()`` (CSV exports, statements) reads through a server-side cursor, which lives in one
     # server session: behind PgBouncer in transaction mode the next fetch may reach another (docs/SCALING.md).
     database["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)

@@ -11,38 +11,42 @@ dispatcher.
 Locking, in this order and no other: the order (``locks.lock_order``), then one rider. Automatic assignment
 takes the rider's lock in the same statement that chooses it (``FOR NO KEY UPDATE OF riders_rider SKIP
 LOCKED``: two orders assigned at the same moment skip each other's rider instead of queueing on it), and
-re-counts the rider's active orders under that lock, in a new statement: the choosing statement's snapshot
-may predate an assignment that committed while it ran, and only a statement started after the lock was
-granted sees every assignment of that rider (each one held the same lock until its commit). Each attempt runs
-in a savepoint, so a rider found full is unlocked again at once (rolling back a savepoint releases its row
-locks) and no transaction ever holds one rider while waiting for another.
+re-counts the rider's active orders under that lock, in a new statement (the transition's own, which writes
+the order, its event and the offer only if the rider still has room): the choosing statement's snapshot may
+predate an assignment that committed while it ran, and only a statement started after the lock was granted
+sees every assignment of that rider (each one held the same lock until its commit). A rider found full rolls
+the whole transaction back, releasing both locks, and the assignment starts again without that rider: rare
+(the choosing statement already passes over every rider full in its snapshot), and cheaper than a savepoint
+around every attempt (two statements each). No transaction ever holds one rider while waiting for another.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis.commands.core import Script
 
 from config import metrics
+from config.db import prepared_cursor
 from config.errors import NotFound, RuleViolation
-from config.realtime import publish, rider_group
+from config.realtime import publish
 from fleet import live
 from fleet import selectors as fleet_selectors
 from fleet.geo import LatLon, haversine_m
 from orders import events, locks
 from orders.models import ACTIVE_STATUSES, OfferStatus, Order, OrderOffer, OrderStatus
-from orders.services import TRANSITIONS, IllegalTransition, _offer_withdraw, transition_apply
+from orders.services import TRANSITIONS, IllegalTransition, RiderFull, _offer_withdraw, transition_apply
 from riders import locks as rider_locks
 from riders import selectors as rider_selectors
 from riders.models import DutyLog, DutyStatus, KycStatus, Rider, RiderStatus
@@ -77,14 +81,9 @@ class AssignResult:
 class _Candidate:
     rider_id: int
     distance_m: int | None
-
-
-class _RiderFull(Exception):
-    """The rider chosen turned out full once locked: the attempt's savepoint rolls back, releasing the lock."""
-
-    def __init__(self, rider_id: int) -> None:
-        super().__init__(rider_id)
-        self.rider_id = rider_id
+    #: How many orders the rider's vehicle carries, once the choosing statement has locked the rider: the
+    #: transition counts the rider's orders against it (``transition_apply``'s ``rider_capacity``).
+    capacity: int | None = None
 
 
 # --- Eligibility -----------------------------------------------------------------------------------
@@ -175,7 +174,6 @@ _RIDER_NEAREST_ELIGIBLE = """
     LIMIT 1
     FOR NO KEY UPDATE OF r
 """
-_ACTIVE_ORDERS = "SELECT count(*) FROM orders_order WHERE rider_id = %s AND status = ANY(%s)"
 
 
 def _rule_params(order: Order, now: datetime) -> dict[str, Any]:
@@ -198,32 +196,42 @@ def _rule_params(order: Order, now: datetime) -> dict[str, Any]:
 
 
 def _rider_lock_nearest(order: Order, candidates: list[_Candidate], now: datetime, *, wait: bool) -> _Candidate | None:
-    """Locks the nearest eligible rider among ``candidates`` (nearest first) and returns it, or None.
+    """Locks the nearest eligible rider among ``candidates`` (nearest first) and returns it with its capacity,
+    or None.
 
     One statement applies every rule and locks the first row in distance order: ``SKIP LOCKED`` passes
-    over riders another assignment holds, or, with ``wait``, waits for them. Capacity is then counted again
-    under the lock, in a statement of its own; a rider found full is released (its savepoint rolled back)
-    and the next one tried.
+    over riders another assignment holds, or, with ``wait``, waits for them. Its count of the rider's orders
+    may be stale (see the module's docstring): the transition counts again under the lock.
     """
+    if not candidates:
+        return None
     by_id = {c.rider_id: c for c in candidates}
-    params = _rule_params(order, now)
     statement = _RIDER_NEAREST_ELIGIBLE if wait else _RIDER_NEAREST_ELIGIBLE + " SKIP LOCKED"
-    active_statuses = params["active_statuses"]
-    while by_id:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(statement, {**params, "candidates": list(by_id)})
-                row = cursor.fetchone()
-                if row is None:
-                    return None
-                rider_id, capacity = row
-                cursor.execute(_ACTIVE_ORDERS, [rider_id, active_statuses])
-                if cursor.fetchone()[0] >= capacity:
-                    raise _RiderFull(rider_id)
-                return by_id[rider_id]
-        except _RiderFull as full:
-            del by_id[full.rider_id]
-    return None
+    with prepared_cursor() as cursor:
+        cursor.execute(statement, {**_rule_params(order, now), "candidates": list(by_id)})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    rider_id, capacity = row
+    return replace(by_id[rider_id], capacity=capacity)
+
+
+#: The GEOSEARCH of ``_nearest_on_duty``, answering one string, ``"<member> <metres> <member> <metres> ..."``:
+#: redis-py parses a GEOSEARCH reply element by element in Python (three per hit), which cost the caller more
+#: than the search cost Redis (bench/assignment_profile.py); one bulk string is one read.
+_GEO_NEAREST = """
+local hits = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm',
+                        'ASC', 'COUNT', ARGV[4], 'WITHDIST')
+local out = {}
+for i, hit in ipairs(hits) do out[i] = hit[1] .. ' ' .. hit[2] end
+return table.concat(out, ' ')
+"""
+
+
+@cache
+def _geo_nearest() -> Script:
+    """The script, registered once a process (its SHA-1 computed once; EVALSHA loads it where Redis lacks it)."""
+    return get_redis_connection("default").register_script(_GEO_NEAREST)
 
 
 def _nearest_on_duty(order: Order, *, radius_km: float, count: int) -> list[_Candidate]:
@@ -233,32 +241,32 @@ def _nearest_on_duty(order: Order, *, radius_km: float, count: int) -> list[_Can
     position hash that it adds (half its cost, measured): dispatch needs only ids and distances, and the
     eligibility query judges duty from the database, so a member whose position expired is no risk.
     """
-    hits = get_redis_connection("default").geosearch(
-        live.geo_key(order.city.code),
-        longitude=order.pickup_lon,
-        latitude=order.pickup_lat,
-        radius=radius_km,
-        unit="km",
-        sort="ASC",
-        count=count,
-        withdist=True,
+    reply = _geo_nearest()(
+        keys=[live.geo_key(order.city.code)],
+        args=[repr(order.pickup_lon), repr(order.pickup_lat), repr(radius_km * 1000), count],
+        client=get_redis_connection("default"),
     )
-    return [_Candidate(int(member), round(float(distance_km) * 1000)) for member, distance_km in hits]
+    words = reply.split()
+    return [_Candidate(int(rider), round(float(metres))) for rider, metres in zip(words[::2], words[1::2], strict=True)]
 
 
-def _rider_choose(order: Order, now: datetime) -> _Candidate | None:
-    """The nearest eligible rider to the order's pickup, locked; None when there is none in the radius."""
+def _rider_choose(order: Order, now: datetime, excluded: frozenset[int]) -> _Candidate | None:
+    """The nearest eligible rider to the order's pickup, locked; None when there is none in the radius.
+
+    ``excluded``: riders an earlier attempt of this assignment found full under their lock.
+    """
     candidates: list[_Candidate] = []
-    judged: set[int] = set()
+    judged: set[int] = set(excluded)
     for radius_km, count in _CANDIDATE_ROUNDS:
         radius_km = min(radius_km, settings.ORDER_ASSIGN_RADIUS_KM)
-        candidates = _nearest_on_duty(order, radius_km=radius_km, count=count)
+        found = _nearest_on_duty(order, radius_km=radius_km, count=count)
+        candidates = [c for c in found if c.rider_id not in excluded]
         fresh = [c for c in candidates if c.rider_id not in judged]
         chosen = _rider_lock_nearest(order, fresh, now, wait=False)
         if chosen is not None:
             return chosen
         judged.update(c.rider_id for c in fresh)
-        if len(candidates) < count and radius_km >= settings.ORDER_ASSIGN_RADIUS_KM:
+        if len(found) < count and radius_km >= settings.ORDER_ASSIGN_RADIUS_KM:
             break  # every rider in the radius judged
     # Every rider in the radius was ineligible or locked by another assignment at that moment. A locked
     # one may still have room when that assignment ends: wait for it rather than turn the order away.
@@ -336,7 +344,7 @@ class _NotCreated(Exception):
 def _offer_make(order: Order, chosen: _Candidate, now: datetime, *, actor_id: int | None) -> OrderOffer:
     if order.status == S.ASSIGNED:
         _offer_withdraw(order, now)  # a reassignment's pending offer: an order has one at a time
-    offer = OrderOffer.objects.create(
+    offer = OrderOffer(
         order=order,
         rider_id=chosen.rider_id,
         offered_by_id=actor_id,
@@ -356,7 +364,8 @@ def _offer_make(order: Order, chosen: _Candidate, now: datetime, *, actor_id: in
         rider_id=chosen.rider_id,
         note=note,
         extra_fields=("is_flagged",),
-        also_publish=[(rider_group(offer.rider_id), "order.offered", offer_payload(offer))],
+        offer=offer,
+        rider_capacity=chosen.capacity,
     )
     kind = "dispatcher" if actor_id is not None else "automatic"
     transaction.on_commit(metrics.ASSIGNMENTS.labels(kind=kind).inc)
@@ -364,16 +373,21 @@ def _offer_make(order: Order, chosen: _Candidate, now: datetime, *, actor_id: in
 
 
 @transaction.atomic(durable=True)
-def _assign(
-    *, order_id: int, actor_id: int | None, rider_id: int | None, now: datetime, only_created: bool
+def _assign_attempt(
+    *,
+    order_id: int,
+    actor_id: int | None,
+    rider_id: int | None,
+    now: datetime,
+    only_created: bool,
+    excluded: frozenset[int],
 ) -> AssignResult | None:
-    """Offers the order to a rider; None (the order flagged, when it waits for one) when nobody may take it."""
     order = locks.lock_order(order_id)
     if only_created and order.status != S.CREATED:
         raise _NotCreated
     if S.ASSIGNED not in TRANSITIONS[order.status]:
         raise IllegalTransition(order.status, S.ASSIGNED)
-    chosen = _rider_check_pick(order, rider_id, now) if rider_id is not None else _rider_choose(order, now)
+    chosen = _rider_check_pick(order, rider_id, now) if rider_id is not None else _rider_choose(order, now, excluded)
     if chosen is None:
         if order.status == S.CREATED and not order.is_flagged:
             order.is_flagged = True
@@ -382,6 +396,29 @@ def _assign(
         return None
     offer = _offer_make(order, chosen, now, actor_id=actor_id)
     return AssignResult(order=order, offer=offer)
+
+
+def _assign(
+    *, order_id: int, actor_id: int | None, rider_id: int | None, now: datetime, only_created: bool
+) -> AssignResult | None:
+    """Offers the order to a rider; None (the order flagged, when it waits for one) when nobody may take it.
+
+    Each attempt is a transaction of its own; a rider found full under the lock (``RiderFull``) rolls it back
+    and the next attempt goes without that rider, so every attempt but the last excludes one rider more.
+    """
+    excluded: set[int] = set()
+    while True:
+        try:
+            return _assign_attempt(
+                order_id=order_id,
+                actor_id=actor_id,
+                rider_id=rider_id,
+                now=now,
+                only_created=only_created,
+                excluded=frozenset(excluded),
+            )
+        except RiderFull as full:
+            excluded.add(full.rider_id)
 
 
 def order_assign(
@@ -443,33 +480,12 @@ def assign_enqueue(order_id: int) -> None:
 # --- Offers: push, reject, expire --------------------------------------------------------------------
 
 
-def offer_payload(offer: OrderOffer) -> dict[str, object]:
-    order = offer.order
-    return {
-        "offer_id": offer.pk,
-        "order_id": order.pk,
-        "external_ref": order.external_ref,
-        "city": order.city.code,
-        "pickup": {"lat": order.pickup_lat, "lon": order.pickup_lon, "address": order.pickup_address},
-        "drop": {"lat": order.drop_lat, "lon": order.drop_lon, "address": order.drop_address},
-        "delivery_fee_paise": order.delivery_fee_paise,
-        "cod_amount_paise": order.cod_amount_paise,
-        "distance_m": offer.distance_m,
-        "offered_at": offer.offered_at.isoformat(),
-        "expires_at": offer.expires_at.isoformat(),
-    }
-
-
 def offer_pushed(offer_id: int) -> None:
     """Pushes ``order.offered`` to the rider's app (``rider_group``) while the offer still waits; for after
     commit. (An assignment pushes the payload it built in its transaction, sparing this read.)"""
     offer = OrderOffer.objects.select_related("order__city").filter(pk=offer_id, status=OfferStatus.PENDING).first()
     if offer is not None:
-        _offer_publish(offer.rider_id, offer_payload(offer))
-
-
-def _offer_publish(rider_id: int, payload: dict[str, object]) -> None:
-    publish(rider_group(rider_id), "order.offered", payload)
+        publish(*events.offer_offered(offer))
 
 
 def _offer_failed(order: Order, now: datetime, *, actor_id: int | None, note: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from django.dispatch import Signal
 
 from config.realtime import dispatch_group, order_track_group, publish_many, rider_group
-from orders.models import Order
+from orders.models import Order, OrderOffer
 
 #: Sent once per delivery INSIDE the delivery's transaction, with ``order_id``, ``rider_id``,
 #: ``delivery_fee_paise`` and ``cod_amount_paise``: a receiver's writes (the wallet's earning and COD postings)
@@ -29,6 +29,29 @@ def order_payload(order: Order) -> dict[str, Any]:
         "is_flagged": order.is_flagged,
         "updated_at": order.updated_at.isoformat(),
     }
+
+
+def offer_payload(offer: OrderOffer) -> dict[str, Any]:
+    """What the rider's app is told of an offer (``order.offered``); JSON-ready."""
+    order = offer.order
+    return {
+        "offer_id": offer.pk,
+        "order_id": order.pk,
+        "external_ref": order.external_ref,
+        "city": order.city.code,
+        "pickup": {"lat": order.pickup_lat, "lon": order.pickup_lon, "address": order.pickup_address},
+        "drop": {"lat": order.drop_lat, "lon": order.drop_lon, "address": order.drop_address},
+        "delivery_fee_paise": order.delivery_fee_paise,
+        "cod_amount_paise": order.cod_amount_paise,
+        "distance_m": offer.distance_m,
+        "offered_at": offer.offered_at.isoformat(),
+        "expires_at": offer.expires_at.isoformat(),
+    }
+
+
+def offer_offered(offer: OrderOffer) -> tuple[str, str, dict[str, Any]]:
+    """The ``order.offered`` event of an offer, to its rider's group: for ``order_changed``'s ``also``."""
+    return rider_group(offer.rider_id), "order.offered", offer_payload(offer)
 
 
 def order_changed(

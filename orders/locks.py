@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field
 
+from config.db import prepared_cursor
 from config.errors import NotFound
 from fleet.models import City
 from orders.models import Order
@@ -61,7 +62,7 @@ def lock_order(order_id: int) -> Order:
     bench/assignment_bench.py's calls).
     """
     lock = _lock()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(lock.sql, [order_id])
         row = cursor.fetchone()
     if row is None:

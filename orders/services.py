@@ -23,12 +23,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from config.db import prepared_cursor
 from config.errors import Conflict, NotFound, PayloadTooLarge, RuleViolation, UnsupportedFile
 from fleet import selectors as fleet_selectors
 from fleet.geo import LatLon, haversine_m
 from fleet.models import City
 from orders import events, locks
-from orders.models import OfferStatus, Order, OrderEvent, OrderOffer, OrderStatus, ProofMethod
+from orders.models import ACTIVE_STATUSES, OfferStatus, Order, OrderEvent, OrderOffer, OrderStatus, ProofMethod
 from riders import services as rider_services
 from riders.files import sniff_document
 
@@ -125,23 +126,50 @@ _STEP_TIME_FIELD: dict[str, str] = {
 
 _ORDER_FIELDS = {field.name: field for field in Order._meta.concrete_fields}
 _EVENT_COLUMNS = ("order_id", "from_status", "to_status", "rider_id", "actor_id", "lat", "lon", "note", "occurred_at")
+#: An offer's fields as the ORM inserts them: every concrete field but the generated primary key.
+_OFFER_FIELDS = tuple(field for field in OrderOffer._meta.concrete_fields if not field.primary_key)
+
+
+class RiderFull(Exception):
+    """The rider an assignment locked turned out to hold as many active orders as the vehicle carries, counted
+    by the transition's statement (``transition_apply``'s ``rider_capacity``). Nothing was written; the caller's
+    transaction must roll back, which also releases the rider's lock."""
+
+    def __init__(self, rider_id: int) -> None:
+        super().__init__(rider_id)
+        self.rider_id = rider_id
 
 
 @cache
-def _transition_statement(names: tuple[str, ...]) -> str:
-    """The order's changed fields and its event in one statement: an ``UPDATE`` in a CTE and the ``INSERT``.
+def _transition_statement(names: tuple[str, ...], *, guarded: bool, with_offer: bool) -> str:
+    """The order's changed fields, its event and (``with_offer``) its new offer in one statement: the ``UPDATE``
+    and the ``INSERT``s in CTEs, answering one row when the order was changed.
 
-    One round trip, and no ORM statement to compile: a ``save(update_fields=...)`` and an ``objects.create``
-    compiled two statements on every transition (cProfile of bench/assignment_bench.py's calls). Built once a
-    process per set of fields; only names from the models' metadata go into the text, every value is a parameter.
+    One round trip, and no ORM statement to compile: a ``save(update_fields=...)`` and two ``objects.create``
+    compiled three statements on every assignment (cProfile of bench/assignment_bench.py's calls). ``guarded``
+    adds to the ``UPDATE`` the condition that the rider holds fewer active orders than a given capacity; the
+    inserts select from the ``UPDATE``'s row, so a rider found full writes nothing at all. Built once a process
+    per shape; only names from the models' metadata go into the text, every value is a parameter.
     """
+    order_table, event_table, offer_table = Order._meta.db_table, OrderEvent._meta.db_table, OrderOffer._meta.db_table
     sets = ", ".join(f'"{_ORDER_FIELDS[name].column}" = %s' for name in names)
-    columns = ", ".join(f'"{column}"' for column in _EVENT_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
-    return (
-        f'WITH changed AS (UPDATE "{Order._meta.db_table}" SET {sets} WHERE "id" = %s) '  # noqa: S608
-        f'INSERT INTO "{OrderEvent._meta.db_table}" ({columns}) VALUES ({placeholders})'
-    )
+    guard = f' AND (SELECT count(*) FROM "{order_table}" a WHERE a."rider_id" = %s AND a."status" = ANY(%s)) < %s'  # noqa: S608
+    event_columns = ", ".join(f'"{column}"' for column in _EVENT_COLUMNS)
+    offer_columns = ", ".join(f'"{field.column}"' for field in _OFFER_FIELDS)
+    ctes = [
+        f'changed AS (UPDATE "{order_table}" SET {sets} WHERE "id" = %s{guard if guarded else ""} RETURNING "id")',  # noqa: S608
+        f'event AS (INSERT INTO "{event_table}" ({event_columns}) SELECT {_placeholders(_EVENT_COLUMNS)} FROM changed)',  # noqa: S608
+    ]
+    if with_offer:
+        ctes.append(
+            f'offer AS (INSERT INTO "{offer_table}" ({offer_columns}) '  # noqa: S608
+            f'SELECT {_placeholders(_OFFER_FIELDS)} FROM changed RETURNING "id")'
+        )
+    return f'WITH {", ".join(ctes)} SELECT "id" FROM {"offer" if with_offer else "changed"}'  # noqa: S608
+
+
+def _placeholders(items: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(items))
 
 
 def transition_apply(
@@ -155,17 +183,25 @@ def transition_apply(
     lon: float | None = None,
     note: str = "",
     extra_fields: tuple[str, ...] = (),
-    also_publish: Sequence[tuple[str, str, dict[str, Any]]] = (),
+    offer: OrderOffer | None = None,
+    rider_capacity: int | None = None,
 ) -> Order:
     """Moves a locked order to ``to``; raises ``IllegalTransition`` naming its current status.
 
     The caller holds the order's row lock (``locks.lock_order``) inside its transaction. ``rider_id`` is
     the rider the order goes to (ASSIGNED); back to CREATED the rider is cleared. Writes the step's time,
-    one ``OrderEvent`` (with the rider concerned and the position, if any) and, after commit, pushes
-    ``order.changed`` to dispatchers, the tracking page and the riders concerned (robust: a channel-layer
-    failure is logged, never turned into an error of a transition that has committed), with the caller's
-    ``also_publish`` events in the same hand-off. ``extra_fields`` are fields the caller changed on
-    ``order`` that must be saved with it.
+    one ``OrderEvent`` (with the rider concerned and the position, if any), the ``offer`` if one is given (an
+    unsaved ``OrderOffer`` of this order: it is inserted, and gets its primary key) and, after commit, pushes
+    ``order.changed`` to dispatchers, the tracking page and the riders concerned, and ``order.offered`` to the
+    offer's rider, in one hand-off (robust: a channel-layer failure is logged, never turned into an error of a
+    transition that has committed). ``extra_fields`` are fields the caller changed on ``order`` that must be
+    saved with it.
+
+    With ``rider_capacity``, the order goes to the rider only if the rider holds fewer active orders than that,
+    counted in the same statement; otherwise nothing is written and ``RiderFull`` is raised, leaving ``order``
+    changed in memory only: the caller rolls its transaction back. The count sees every assignment committed
+    before the statement began, so a caller that holds the rider's row lock (every assignment takes it) counts
+    every order the rider has.
     """
     if to not in TRANSITIONS[order.status]:
         raise IllegalTransition(order.status, to)
@@ -189,28 +225,39 @@ def transition_apply(
     order.status = to
     names = tuple(sorted(fields))
     # What save() does per field: pre_save (updated_at's auto_now, a file's commit), then the database value.
-    values = [
+    params = [
         _ORDER_FIELDS[name].get_db_prep_save(_ORDER_FIELDS[name].pre_save(order, False), connection) for name in names
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _transition_statement(names),
-            [
-                *values,
-                order.pk,
-                order.pk,
-                from_status,
-                to,
-                order.rider_id or previous_rider_id,
-                actor_id,
-                lat,
-                lon,
-                note[:255],
-                order.updated_at,
-            ],
-        )  # fmt: skip
+    params.append(order.pk)
+    if rider_capacity is not None:
+        params += [order.rider_id, [str(status) for status in ACTIVE_STATUSES], rider_capacity]
+    params += [
+        order.pk,
+        from_status,
+        to,
+        order.rider_id or previous_rider_id,
+        actor_id,
+        lat,
+        lon,
+        note[:255],
+        order.updated_at,
+    ]
+    if offer is not None:
+        # What the ORM's insert does per field: pre_save (add=True), then the database value.
+        params += [field.get_db_prep_save(field.pre_save(offer, True), connection) for field in _OFFER_FIELDS]
+    statement = _transition_statement(names, guarded=rider_capacity is not None, with_offer=offer is not None)
+    with prepared_cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise RiderFull(order.rider_id or 0)
+    also: list[tuple[str, str, dict[str, Any]]] = []
+    if offer is not None:
+        offer.pk = row[0]
+        offer._state.adding, offer._state.db = False, connection.alias
+        also.append(events.offer_offered(offer))
     lost = previous_rider_id if previous_rider_id != order.rider_id else None
-    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost, also_publish), robust=True)
+    transaction.on_commit(partial(events.order_changed, events.order_payload(order), lost, also), robust=True)
     return order
 
 

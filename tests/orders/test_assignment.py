@@ -10,11 +10,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from django_redis import get_redis_connection
 
 from config.celery import app as celery_app
 from config.errors import NotFound
 from config.realtime import rider_group
 from config.schedule import SCHEDULE
+from fleet import live
 from fleet import services as fleet_services
 from orders import assignment, services
 from orders.assignment import NoRiderAvailable, RiderUnavailable
@@ -124,6 +126,37 @@ def test_riders_beyond_the_radius_are_not_offered_the_order(city, settings):
 
     settings.ORDER_ASSIGN_RADIUS_KM = 2
     assert auto(order).offer.distance_m == pytest.approx(1500, abs=5)
+
+
+def test_the_candidates_are_redis_geosearch_answer_nearest_first_within_the_radius_and_count(city):
+    """The hot path's own GEOSEARCH script answers what redis-py's GEOSEARCH does: the same riders in the same
+    order, the same distances (to the metre)."""
+    for km in (2.2, 0.3, 4.9, 1.1, 0.7, 5.5):
+        rider_at(city, km)
+    order = order_in(city)
+    expected = get_redis_connection("default").geosearch(
+        live.geo_key(city.code),
+        longitude=PICKUP[1],
+        latitude=PICKUP[0],
+        radius=5,
+        unit="km",
+        sort="ASC",
+        count=4,
+        withdist=True,
+    )
+
+    candidates = assignment._nearest_on_duty(order, radius_km=5, count=4)
+
+    assert [c.rider_id for c in candidates] == [int(member) for member, _ in expected]
+    for candidate, (_, km) in zip(candidates, expected, strict=True):
+        assert candidate.distance_m == pytest.approx(float(km) * 1000, abs=1)  # Redis rounds either to 4 decimals
+    assert len(candidates) == 4
+    assert (
+        assignment._nearest_on_duty(
+            order_in(CityFactory(code=f"E{uuid.uuid4().hex[:8].upper()}")), radius_km=5, count=4
+        )
+        == []
+    )
 
 
 def test_riders_of_another_city_are_not_offered_the_order(city):
@@ -247,6 +280,20 @@ def test_automatic_assignment_costs_the_same_queries_however_many_riders_it_judg
     few = _queries_to_assign(city, full_riders_nearer=1)
     many = _queries_to_assign(CityFactory(code=f"M{uuid.uuid4().hex[:8].upper()}"), full_riders_nearer=12)
     assert few == many <= 12
+
+
+def test_the_hot_statements_are_prepared_once_a_connection_has_run_them(city):
+    """The order's lock, the choosing statement and the transition are planned once per connection, not per call:
+    psycopg prepares them (``DB_PREPARE_THRESHOLD``) because they go through ``config.db.prepared_cursor``."""
+    for i in range(3):
+        rider_at(city, 0.1 * (i + 1))
+        auto(order_in(city))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        prepared = [row[0] for row in cursor.fetchall()]
+
+    for marker in ("FOR UPDATE OF o", "FOR NO KEY UPDATE OF r", "WITH changed AS"):
+        assert any(marker in statement for statement in prepared), marker
 
 
 def test_when_the_nearest_riders_are_all_busy_assignment_looks_farther_out_in_the_radius(city):

@@ -244,3 +244,38 @@ def test_an_order_is_not_turned_away_while_the_only_rider_with_room_is_locked_by
         holder.join(timeout=10)
 
     assert result.offer.rider_id == rider.pk
+
+
+def test_a_rider_who_fills_up_while_assignment_waits_for_its_lock_is_not_given_one_more(city):
+    """The choosing statement counts the rider's orders before it waits for the rider's lock: here another
+    transaction gives the rider its only slot meanwhile. The count under the lock (the transition's) finds it
+    full, and the assignment starts again without that rider: nobody is left, so the order is turned away."""
+    rider = rider_at(city, 0.4)
+    order = order_in(city)
+    locked, release = threading.Event(), threading.Event()
+
+    def fill_the_rider() -> None:
+        try:
+            with transaction.atomic():
+                rider_locks.lock_riders([rider.pk])  # what an assignment of this rider holds until its commit
+                OrderFactory(city=city, status=S.ASSIGNED, rider=rider, assigned_at=timezone.now())
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=fill_the_rider)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        threading.Timer(0.3, release.set).start()
+        with pytest.raises(assignment.NoRiderAvailable):
+            assignment.order_assign(order_id=order.pk, actor=None)
+    finally:
+        release.set()
+        holder.join(timeout=10)
+
+    assert active_per_rider() == {rider.pk: 1}
+    order.refresh_from_db()
+    assert (order.status, order.is_flagged) == (S.CREATED, True)
+    assert not OrderOffer.objects.filter(order=order).exists()

@@ -205,6 +205,71 @@ def test_going_back_to_created_clears_the_rider_and_keeps_it_on_the_event():
     assert order.events.get().rider_id == rider_id
 
 
+def _offer_row(offer: OrderOffer) -> dict[str, object]:
+    row = OrderOffer.objects.filter(pk=offer.pk).values().get()
+    return {name: value for name, value in row.items() if name not in ("id", "order_id")}
+
+
+@pytest.mark.parametrize("offered_by", ["dispatcher", "nobody"])
+def test_an_offer_written_with_its_transition_is_the_row_the_orm_writes(offered_by):
+    """The transition's statement inserts the offer itself; column for column it is what ``objects.create``
+    stores for the same offer, and the instance gets its primary key."""
+    now = timezone.now()
+    rider, actor = RiderFactory(), (UserFactory() if offered_by == "dispatcher" else None)
+    fields = {
+        "rider_id": rider.pk,
+        "offered_by_id": actor.pk if actor else None,
+        "distance_m": 420,
+        "offered_at": now,
+        "expires_at": now + timedelta(seconds=60),
+    }
+    by_orm = OrderOffer.objects.create(order=order_at(S.CREATED), **fields)
+    folded_order = Order.objects.select_for_update().get(pk=order_at(S.CREATED).pk)
+    folded = OrderOffer(order=folded_order, **fields)
+
+    services.transition_apply(folded_order, S.ASSIGNED, now=now, rider_id=rider.pk, offer=folded, rider_capacity=1)
+
+    assert folded.pk is not None
+    assert not folded._state.adding
+    assert OrderOffer.objects.get(order=folded_order).pk == folded.pk
+    assert _offer_row(folded) == _offer_row(by_orm)
+    assert _offer_row(folded)["status"] == OfferStatus.PENDING
+
+
+def test_an_assignment_to_a_rider_found_full_writes_nothing():
+    """``rider_capacity`` is counted by the transition's own statement: at capacity, no order change, no event,
+    no offer, and ``RiderFull`` names the rider."""
+    rider = order_at(S.ACCEPTED).rider
+    order = order_at(S.CREATED)
+    now = timezone.now()
+    offer = OrderOffer(order=order, rider=rider, offered_at=now, expires_at=now + timedelta(seconds=60))
+
+    with pytest.raises(services.RiderFull) as full:
+        services.transition_apply(
+            Order.objects.select_for_update().get(pk=order.pk),
+            S.ASSIGNED,
+            now=now,
+            rider_id=rider.pk,
+            offer=offer,
+            rider_capacity=1,
+        )
+
+    assert full.value.rider_id == rider.pk
+    order.refresh_from_db()
+    assert (order.status, order.rider_id) == (S.CREATED, None)
+    assert not order.events.exists()
+    assert not OrderOffer.objects.filter(order=order).exists()
+
+
+def test_an_assignment_to_a_rider_with_room_left_goes_through():
+    rider = order_at(S.ACCEPTED).rider
+    order = Order.objects.select_for_update().get(pk=order_at(S.CREATED).pk)
+    services.transition_apply(order, S.ASSIGNED, now=timezone.now(), rider_id=rider.pk, rider_capacity=2)
+    order.refresh_from_db()
+    assert (order.status, order.rider_id) == (S.ASSIGNED, rider.pk)
+    assert order.events.get().rider_id == rider.pk
+
+
 # --- the rider's steps ---------------------------------------------------------------------------------
 
 
