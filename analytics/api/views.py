@@ -44,6 +44,7 @@ def _params(serializer_class: type[serializers.Serializer], request: Request) ->
 
 
 class DashboardStatsApi(ApiView):
+    token_cache = True  # polled by dashboards: the caller's token from the token cache
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
     error_statuses = (400,)  # an unknown city or a bad limit
@@ -66,6 +67,7 @@ class DashboardStatsApi(ApiView):
 
 
 class LeaderboardApi(ApiView):
+    token_cache = True  # polled by dashboards: the caller's token from the token cache
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
     error_statuses = (400,)  # an unknown city or a bad limit
