@@ -6,6 +6,7 @@ Every read is one Redis round trip when cached, else one indexed query on a view
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from analytics.cache import Cached, view_cached
@@ -93,6 +94,15 @@ def dashboard_stats_read(*, city_code: str) -> Cached:
     next refresh; ``hit`` says whether Redis had it. ``UnknownCity`` for a code no active city has (a code is
     only ever cached after its row was found, so a hit needs no city lookup)."""
     return view_cached(MaterializedView.DASHBOARD_STATS, city_code, lambda: _stats_load(city_code))
+
+
+def dashboard_stats_rendered(*, city_code: str, render: Callable[[dict[str, Any]], bytes]) -> Cached:
+    """``render`` of the city's stats (the API's JSON body), cached as bytes next to ``dashboard_stats_read``'s
+    row under the same generation: a hit returns the stored bytes with nothing to serialize. ``UnknownCity``
+    as there."""
+    return view_cached(
+        MaterializedView.DASHBOARD_STATS, f"{city_code}:rendered", lambda: render(_stats_load(city_code))
+    )
 
 
 def dashboard_stats(city_code: str) -> dict[str, Any]:

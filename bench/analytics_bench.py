@@ -12,12 +12,17 @@ Uses DATABASE_URL / REDIS_URL like the other benchmarks, in its own database ``<
    run with the same sizes skips straight to the measurements.
 2. Times each view's ``analytics.services.view_refresh`` (REFRESH ... CONCURRENTLY, as beat runs it).
 3. Starts gunicorn (DEBUG=0, ``--workers`` sync workers) and has ``--readers`` staff clients read
-   ``GET /api/v1/dashboard/stats/?city=`` back to back on keep-alive connections: once with the cache warm
-   (hits), once with a thread replacing the view's cache generation every millisecond (nearly every read a
-   miss: Redis, then the view, then Redis). Latencies are split by the ``X-Cache`` each answer carried.
+   ``GET /api/v1/dashboard/stats/?city=`` on keep-alive connections, back to back and then each one read every
+   ``--interval`` seconds: once with the cache warm (hits), once with a thread replacing the view's cache
+   generation every millisecond (nearly every read a miss: Redis, then the view, then Redis). Latencies are
+   split by the ``X-Cache`` each answer carried. Each phase also reports the CPU time per answer spent by the
+   gunicorn processes and by the bench database's PostgreSQL backends (from /proc: judge an optimisation by
+   these when others share the machine), and, below the table, by this load generator and by Redis (whose
+   figure counts every client of the server, others' included).
 4. Runs the stats view's own query live (``pg_get_viewdef``, for one city), without the view: one caller,
    then ``--readers`` concurrent callers, each with its own connection.
 Prints Markdown tables with the machine's load average at each measurement (others may share the CPU).
+``--http-only`` runs step 3 alone (the history must be there), e.g. to compare ``--workers`` counts.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil
 from common import PORT, bench_env, database_urls, ensure_database, percentile, setup_django, start_server
 
 CITIES = (("BLR", "Bengaluru", 12.97, 77.59), ("MUM", "Mumbai", 19.07, 72.87), ("DEL", "Delhi", 28.61, 77.21),
@@ -296,6 +302,59 @@ def read_load(token: str, *, readers: int, seconds: float, interval: float | Non
     return result
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds so far: the web server's processes, each PostgreSQL backend of the bench database (by pid),
+    Redis (all its clients), this process (the load generator)."""
+
+    server_s: float
+    backends_s: dict[int, float]
+    redis_s: float
+    client_s: float
+
+    def per_answer_ms(self, later: CpuSample, answers: int) -> dict[str, float]:
+        """Milliseconds of CPU per answer between this sample and ``later`` (backends present in both)."""
+        both = later.backends_s.keys() & self.backends_s.keys()
+        backends = sum(later.backends_s[pid] - self.backends_s[pid] for pid in both)
+        per = 1000 / max(answers, 1)
+        return {
+            "server": (later.server_s - self.server_s) * per,
+            "postgres": backends * per,
+            "redis": (later.redis_s - self.redis_s) * per,
+            "client": (later.client_s - self.client_s) * per,
+        }
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(server: Any, database_url: str) -> CpuSample:
+    import psycopg
+    from django_redis import get_redis_connection
+
+    root = psutil.Process(server.pid)
+    server_s = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        server_s += times.user + times.system
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )]  # fmt: skip
+    backends = {pid: cpu for pid in pids if (cpu := _proc_cpu_s(pid)) is not None}
+    info = get_redis_connection("default").info("cpu")
+    redis_s = float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+    return CpuSample(server_s=server_s, backends_s=backends, redis_s=redis_s, client_s=time.process_time())
+
+
 def live_query(*, readers: int, seconds: float, database_url: str) -> tuple[list[float], list[float]]:
     """The stats view's query run live for one city: alone (20 runs), then by ``readers`` callers at once."""
     import psycopg
@@ -356,6 +415,7 @@ def main() -> None:
     parser.add_argument("--refreshes", type=int, default=3)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between a steady reader's reads")
     parser.add_argument("--database-suffix", default="_analytics_bench")
+    parser.add_argument("--http-only", action="store_true", help="only the stats endpoint's reads (step 3)")
     args = parser.parse_args()
 
     database_url, redis_url = database_urls(args.database_suffix)
@@ -378,11 +438,13 @@ def main() -> None:
         f"entries, {n_events:,} order events\n"
     )
 
-    print(
-        "| view | rows | refresh median ms | slowest ms | load average (1/5/15 min) |\n| --- | --- | --- | --- | --- |"
-    )
-    for name, median, slowest, count in time_refreshes(args.refreshes):
-        print(f"| `{name}` | {count:,} | {median:,.0f} | {slowest:,.0f} | {load()} |")
+    if not args.http_only:
+        print(
+            "| view | rows | refresh median ms | slowest ms | load average (1/5/15 min) |\n"
+            "| --- | --- | --- | --- | --- |"
+        )
+        for name, median, slowest, count in time_refreshes(args.refreshes):
+            print(f"| `{name}` | {count:,} | {median:,.0f} | {slowest:,.0f} | {load()} |")
 
     from django.utils import timezone
 
@@ -390,22 +452,26 @@ def main() -> None:
     from analytics.models import MaterializedView
     from fleet.distance import compute_statement
 
-    with connection.cursor() as cursor:  # what the 15-minute distance job spares every stats read
-        statement, params = compute_statement(day=timezone.localdate())
-        started = time.perf_counter()
-        cursor.execute("BEGIN")
-        cursor.execute(statement, params)
-        cursor.execute("ROLLBACK")
-        distance_ms = (time.perf_counter() - started) * 1000
+    distance_ms = None
+    if not args.http_only:
+        with connection.cursor() as cursor:  # what the 15-minute distance job spares every stats read
+            statement, params = compute_statement(day=timezone.localdate())
+            started = time.perf_counter()
+            cursor.execute("BEGIN")
+            cursor.execute(statement, params)
+            cursor.execute("ROLLBACK")
+            distance_ms = (time.perf_counter() - started) * 1000
 
     token = staff_token()
     connection.close()
     server = start_server(env, args.workers)
     try:
-        print(f"\n| stats endpoint, {args.readers} readers | answers | req/s | p50 ms | p95 ms | p99 ms | errors | "
-              "load average |\n| --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+        print(f"\n| stats endpoint, {args.readers} readers, {args.workers} workers | answers | req/s | p50 ms | "
+              "p95 ms | p99 ms | errors | server CPU ms/answer | PostgreSQL CPU ms/answer | load average |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
         read_load(token, readers=args.readers, seconds=2)  # warm-up: connections, the cache
         stop = threading.Event()
+        cpu_notes: list[str] = []
 
         def invalidate() -> None:
             while not stop.is_set():
@@ -418,23 +484,33 @@ def main() -> None:
                 if mode != "cache warm":
                     stop.clear()
                     invalidator.start()
+                before = cpu_sample(server, database_url)
                 try:
                     reads = read_load(token, readers=args.readers, seconds=args.seconds, interval=interval)
                 finally:
                     stop.set()
                     if invalidator.is_alive():
                         invalidator.join()
+                cpu = before.per_answer_ms(cpu_sample(server, database_url), reads.requests)
                 row_load = load()
                 for cache, latencies in reads.latencies_ms.items():
                     if latencies:
                         print(f"| {pacing}, {mode}: {cache} | {len(latencies):,} | "
                               f"{len(latencies) / args.seconds:,.0f} | {percentile(latencies, 50):.1f} | "
                               f"{percentile(latencies, 95):.1f} | {percentile(latencies, 99):.1f} | "
-                              f"{reads.errors} | {row_load} |", flush=True)  # fmt: skip
+                              f"{reads.errors} | {cpu['server']:.2f} | {cpu['postgres']:.2f} | {row_load} |",
+                              flush=True)  # fmt: skip
+                cpu_notes.append(
+                    f"{pacing}, {mode}: load generator {cpu['client']:.2f} ms, Redis {cpu['redis']:.3f} ms"
+                )
+        print("\nCPU per answer outside the web server (a phase's answers, cached or not, share it): "
+              + "; ".join(cpu_notes) + " (Redis: every client of the server, others' included).")  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
+    if args.http_only:
+        return
     alone, together = live_query(readers=args.readers, seconds=args.seconds, database_url=database_url)
     row_load = load()
     print("\n| stats computed live, no view (one city) | runs | p50 ms | p95 ms | p99 ms | load average |\n"

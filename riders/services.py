@@ -230,7 +230,8 @@ def rider_token_issue(*, mobile: str, password: str) -> tuple[Rider, str]:
 
 def rider_token_revoke(*, user_ids: Iterable[int]) -> int:
     """Deletes the users' API tokens (a sign-out, a suspension): the next request with one is a 401. Returns
-    how many were deleted. Tokens are read from the database on every request, so nothing is cached to clear."""
+    how many were deleted. The token cache of the staff and partner endpoints drops them through the delete's
+    signal (``access.token_cache``); riders' tokens are never cached."""
     deleted, _ = Token.objects.filter(user_id__in=list(user_ids)).delete()
     return deleted
 

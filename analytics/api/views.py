@@ -1,15 +1,22 @@
 """Analytics API for staff and partners: a city's KPIs and its rider leaderboard, read from the materialized
-views through Redis (``X-Cache``). Thin: the selectors read and cache."""
+views through Redis (``X-Cache``). Thin: the selectors read and cache.
+
+Dashboards poll these, so a cached read is kept cheap: the caller's token comes from the token cache
+(``access.token_cache``) and the stats are cached as their rendered JSON body, answered as stored."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,6 +44,22 @@ def _city_checked(read: Callable[[], Cached]) -> Cached:
         raise serializers.ValidationError({"city": [error.message]}) from error
 
 
+def _x_cache(cached: Cached) -> dict[str, str]:
+    return {"X-Cache": "HIT" if cached.hit else "MISS"}
+
+
+def _stats_json(row: dict[str, Any]) -> bytes:
+    return JSONRenderer().render(DashboardStatsOut(row).data)
+
+
+def _rendered(request: Request, cached: Cached) -> HttpResponseBase:
+    """The cached JSON body as stored (what DRF would have rendered); rendered again only for a client that
+    asks for indentation (``Accept: application/json; indent=4``)."""
+    if JSONRenderer().get_indent(request.accepted_media_type, {}) is not None:
+        return Response(json.loads(cached.value), headers=_x_cache(cached))
+    return HttpResponse(cached.value, content_type=JSONRenderer.media_type, headers=_x_cache(cached))
+
+
 def _params(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     params = serializer_class(data=request.query_params)
     params.is_valid(raise_exception=True)
@@ -44,6 +67,7 @@ def _params(serializer_class: type[serializers.Serializer], request: Request) ->
 
 
 class DashboardStatsApi(ApiView):
+    token_cache = True  # polled by dashboards: the caller's token from the token cache
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
     error_statuses = (400,)  # an unknown city or a bad limit
@@ -59,13 +83,14 @@ class DashboardStatsApi(ApiView):
         "until the next refresh (`X-Cache`). 'Today' is the portal's local day. A city added since the last "
         "refresh answers zeros with `refreshed_at` null.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         params = _params(self.Params, request)
-        cached = _city_checked(partial(selectors.dashboard_stats_read, city_code=params["city"]))
-        return Response(DashboardStatsOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})
+        read = partial(selectors.dashboard_stats_rendered, city_code=params["city"], render=_stats_json)
+        return _rendered(request, _city_checked(read))
 
 
 class LeaderboardApi(ApiView):
+    token_cache = True  # polled by dashboards: the caller's token from the token cache
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
     error_statuses = (400,)  # an unknown city or a bad limit
@@ -86,4 +111,4 @@ class LeaderboardApi(ApiView):
     def get(self, request: Request) -> Response:
         params = _params(self.Params, request)
         cached = _city_checked(partial(selectors.leaderboard_read, city_code=params["city"], limit=params["limit"]))
-        return Response(LeaderboardOut(cached.value).data, headers={"X-Cache": "HIT" if cached.hit else "MISS"})
+        return Response(LeaderboardOut(cached.value).data, headers=_x_cache(cached))

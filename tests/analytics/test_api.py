@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from analytics import selectors
+from analytics.api.serializers import DashboardStatsOut
 from analytics.models import MaterializedView
 from analytics.services import view_refresh
 from riders.models import KycStatus
@@ -142,8 +144,47 @@ def test_dashboard_selector_for_other_apps(world):
     assert selectors.rider_performance(rider_id=world.riders[0].pk)["completed_orders"] >= 3
 
 
-def test_a_cached_read_costs_one_query_the_token_and_a_miss_one_more(world, staff, django_assert_num_queries):
-    with django_assert_num_queries(2):  # the token with its user, the view's row
+def test_a_cached_read_costs_no_query_and_a_miss_two(world, staff, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token with its user (then cached), the view's row
         assert staff.get(STATS, {"city": "ANA"})["X-Cache"] == "MISS"
-    with django_assert_num_queries(1):  # the token: no city lookup, no view
+    with django_assert_num_queries(0):  # the token from its cache: no city lookup, no view
         assert staff.get(STATS, {"city": "ANA"})["X-Cache"] == "HIT"
+
+
+#: Headers that differ between any two answers, cached or not.
+PER_REQUEST_HEADERS = {"X-Cache", "X-Response-Time", "X-Request-ID"}
+
+
+def test_a_hit_answers_the_same_bytes_and_headers_as_the_miss_before_it(world, staff):
+    miss, hit = staff.get(STATS, {"city": "ANA"}), staff.get(STATS, {"city": "ANA"})
+    assert (miss["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
+    assert hit.content == miss.content
+    assert {k: v for k, v in hit.items() if k not in PER_REQUEST_HEADERS} == {
+        k: v for k, v in miss.items() if k not in PER_REQUEST_HEADERS
+    }
+    assert hit["Content-Type"] == "application/json"
+
+
+def test_the_cached_body_is_what_the_serializer_renders(world, staff):
+    staff.get(STATS, {"city": "ANA"})
+    hit = staff.get(STATS, {"city": "ANA"})
+    expected = JSONRenderer().render(DashboardStatsOut(selectors.dashboard_stats("ANA")).data)
+    assert (hit["X-Cache"], hit.content) == ("HIT", expected)
+
+
+def test_a_client_asking_for_indentation_gets_it_from_the_cache_too(world, staff):
+    plain = staff.get(STATS, {"city": "ANA"})
+    indented = staff.get(STATS, {"city": "ANA"}, HTTP_ACCEPT="application/json; indent=2")
+    assert (indented.status_code, indented["X-Cache"]) == (200, "HIT")
+    assert indented.content.startswith(b'{\n  "city": "ANA"')
+    assert indented.json() == plain.json()
+
+
+def test_a_refresh_makes_the_cached_body_a_miss_with_the_new_figures(world, staff, django_capture_on_commit_callbacks):
+    before = staff.get(STATS, {"city": "ANA"}).json()
+    OrderFactory(city=world.city)
+    with django_capture_on_commit_callbacks(execute=True):
+        view_refresh(view=MaterializedView.DASHBOARD_STATS)
+    after = staff.get(STATS, {"city": "ANA"})
+    assert (after["X-Cache"], after.json()["orders_today"]) == ("MISS", before["orders_today"] + 1)
+    assert selectors.dashboard_stats("ana")["orders_today"] == before["orders_today"] + 1
