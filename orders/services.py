@@ -299,6 +299,8 @@ class OrderIntake:
 class IntakeResult:
     order: Order
     created: bool
+    #: The CREATED event written with a new order (None for the order already stored).
+    event: OrderEvent | None = None
 
 
 def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
@@ -313,7 +315,7 @@ def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
     """
     fingerprint = intake.fingerprint()
     try:
-        order = _order_create(intake, fingerprint, actor)
+        order, event = _order_create(intake, fingerprint, actor)
     except IntegrityError:
         existing = Order.objects.select_related("city").filter(external_ref=intake.external_ref).first()
         if existing is None:  # the unique ref was not what failed: a real error
@@ -323,11 +325,11 @@ def order_intake(*, intake: OrderIntake, actor: Actor) -> IntakeResult:
                 f"An order with external_ref {intake.external_ref!r} exists with different content."
             ) from None
         return IntakeResult(order=existing, created=False)
-    return IntakeResult(order=order, created=True)
+    return IntakeResult(order=order, created=True, event=event)
 
 
 @transaction.atomic(durable=True)
-def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> Order:
+def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> tuple[Order, OrderEvent]:
     city = City.objects.filter(code=intake.city_code.upper(), is_active=True).first()
     if city is None:
         raise NotFound(f"No active city has the code {intake.city_code!r}.")
@@ -346,14 +348,14 @@ def _order_create(intake: OrderIntake, fingerprint: str, actor: Actor) -> Order:
         metadata=intake.metadata,
         intake_hash=fingerprint,
     )
-    OrderEvent.objects.create(order=order, from_status="", to_status=S.CREATED, actor_id=actor.pk)
+    event = OrderEvent.objects.create(order=order, from_status="", to_status=S.CREATED, actor_id=actor.pk)
     transaction.on_commit(partial(events.order_changed, events.order_payload(order)), robust=True)
     if settings.ORDER_AUTO_ASSIGN:
         from orders.assignment import assign_enqueue  # orders.assignment imports this module
 
         # Robust: the order is committed whatever the broker says; a dispatcher can still assign it.
         transaction.on_commit(partial(assign_enqueue, order.pk), robust=True)
-    return order
+    return order, event
 
 
 # --- Cancel and rating (partners, ops) ---------------------------------------------------------------

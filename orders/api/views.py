@@ -140,7 +140,11 @@ class OrderListApi(ApiView, ListAPIView):
             metadata=data["metadata"],
         )
         result = services.order_intake(intake=intake, actor=request.user)
-        body = OrderDetailOut(_detail(result.order.pk, request)).data
+        if result.event is not None:  # new: answered from what was written
+            order = selectors.order_detail_of_new(order=result.order, event=result.event, actor=request.user)
+        else:
+            order = _detail(result.order.pk, request)
+        body = OrderDetailOut(order).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 

@@ -124,6 +124,18 @@ def test_a_partner_pushes_an_order_and_gets_201_with_it(api, partner, city):
     assert data["rating"] is None
 
 
+def test_a_new_orders_answer_is_what_reading_it_back_gives_without_reading_it_back(api, city):
+    """The 201 is built from what the intake wrote (no second read of the order, its events and offers): it
+    must say exactly what the order's own page says right after."""
+    with CaptureQueriesContext(connection) as queries:
+        created = api.post(ORDERS, body(metadata={"nested": {"list": [1, 2.5, None]}, "note": "é"}), format="json")
+    assert created.status_code == 201, created.content
+    read = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in read if 'FROM "orders_order"' in sql or 'FROM "orders_orderevent"' in sql]
+
+    assert created.json() == api.get(order_url(created.json()["id"])).json()
+
+
 @pytest.mark.parametrize(
     ("fee", "paise"), [("45.00", 4500), ("45.5", 4550), ("0", 0), ("1234567.89", 123456789), (" 7.05 ", 705)]
 )
