@@ -13,8 +13,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -23,17 +22,10 @@ from rest_framework.response import Response
 from analytics import selectors
 from analytics.api.serializers import CityCodeParam, DashboardStatsOut, LeaderboardOut
 from analytics.cache import Cached
-from config.api.views import ApiView, IsStaffOrPartner
+from config.api.schema import x_cache_header
+from config.api.views import ApiView, IsStaffOrPartner, validated_query
 
-X_CACHE = OpenApiParameter(
-    name="X-Cache",
-    location=OpenApiParameter.HEADER,
-    type=OpenApiTypes.STR,
-    enum=["HIT", "MISS"],
-    response=[200],
-    required=True,
-    description="HIT when the figures came from Redis; MISS when they were read from the materialized view.",
-)
+X_CACHE = x_cache_header("HIT when the figures came from Redis; MISS when they were read from the materialized view.")
 
 
 def _city_checked(read: Callable[[], Cached]) -> Cached:
@@ -60,18 +52,16 @@ def _rendered(request: Request, cached: Cached) -> HttpResponseBase:
     return HttpResponse(cached.value, content_type=JSONRenderer.media_type, headers=_x_cache(cached))
 
 
-def _params(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    params = serializer_class(data=request.query_params)
-    params.is_valid(raise_exception=True)
-    return dict(params.validated_data)
+class _CachedReadApi(ApiView):
+    """A read of a materialized view through Redis, polled by dashboards."""
 
-
-class DashboardStatsApi(ApiView):
-    token_cache = True  # polled by dashboards: the caller's token from the token cache
+    token_cache = True  # the caller's token from the token cache
     permission_classes = [IsStaffOrPartner]
     ratelimit_scope = "partner"
     error_statuses = (400,)  # an unknown city or a bad limit
 
+
+class DashboardStatsApi(_CachedReadApi):
     class Params(serializers.Serializer):
         city = CityCodeParam()
 
@@ -84,17 +74,12 @@ class DashboardStatsApi(ApiView):
         "refresh answers zeros with `refreshed_at` null.",
     )
     def get(self, request: Request) -> HttpResponseBase:
-        params = _params(self.Params, request)
+        params = validated_query(self.Params, request)
         read = partial(selectors.dashboard_stats_rendered, city_code=params["city"], render=_stats_json)
         return _rendered(request, _city_checked(read))
 
 
-class LeaderboardApi(ApiView):
-    token_cache = True  # polled by dashboards: the caller's token from the token cache
-    permission_classes = [IsStaffOrPartner]
-    ratelimit_scope = "partner"
-    error_statuses = (400,)  # an unknown city or a bad limit
-
+class LeaderboardApi(_CachedReadApi):
     class Params(serializers.Serializer):
         city = CityCodeParam()
         limit = serializers.IntegerField(
@@ -109,6 +94,6 @@ class LeaderboardApi(ApiView):
         "the next refresh (`X-Cache`). Riders who neither earned nor delivered in the period are not listed.",
     )
     def get(self, request: Request) -> Response:
-        params = _params(self.Params, request)
+        params = validated_query(self.Params, request)
         cached = _city_checked(partial(selectors.leaderboard_read, city_code=params["city"], limit=params["limit"]))
         return Response(LeaderboardOut(cached.value).data, headers=_x_cache(cached))

@@ -28,6 +28,19 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
+def x_cache_header(description: str) -> OpenApiParameter:
+    """The ``X-Cache: HIT|MISS`` response header of a read served through Redis."""
+    return OpenApiParameter(
+        name="X-Cache",
+        location=OpenApiParameter.HEADER,
+        type=OpenApiTypes.STR,
+        enum=["HIT", "MISS"],
+        response=[200],
+        required=True,
+        description=description,
+    )
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
     location=OpenApiParameter.HEADER,

@@ -67,6 +67,13 @@ def validated(serializer_class: type[serializers.Serializer], request: Request, 
     return dict(serializer.validated_data)
 
 
+def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The query string validated by ``serializer_class``; a 400 in the error shape otherwise."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 class IsStaff(BasePermission):
     message = "Only staff accounts may call this."
 

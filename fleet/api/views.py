@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config import metrics
-from config.api.views import ApiView, IsStaff, validated
+from config.api.views import ApiView, IsStaff, validated, validated_query
 from fleet import selectors, services
 from fleet.api.serializers import LocationBatchOut, NearbyRiderOut, PointList
 from riders.api.views import IsRider, current_rider
@@ -92,13 +92,12 @@ class RidersNearbyApi(ApiView):
         "last position expired or who went off duty are left out.",
     )
     def get(self, request: Request) -> Response:
-        params = self.Input(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        params = validated_query(self.Input, request)
         nearby = selectors.riders_nearby(
-            city_code=params.validated_data["city"],
-            lat=params.validated_data["lat"],
-            lon=params.validated_data["lon"],
-            radius_km=params.validated_data["radius_km"],
-            limit=params.validated_data["limit"],
+            city_code=params["city"],
+            lat=params["lat"],
+            lon=params["lon"],
+            radius_km=params["radius_km"],
+            limit=params["limit"],
         )
         return Response(NearbyRiderOut(nearby, many=True).data)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from config.api.pagination import CursorPage
 from config.api.parsers import JSONParser
-from config.api.views import ApiView, IsStaffOrPartner, partner_scope, validated
+from config.api.views import ApiView, IsStaffOrPartner, partner_scope, validated, validated_query
 from config.errors import NotFound
 from fleet import selectors as fleet_selectors
 from orders import selectors, services
@@ -99,9 +99,7 @@ class OrderListApi(ApiView, ListAPIView):
         created_before = serializers.DateTimeField(required=False, help_text="Created before this time.")
 
     def get_queryset(self) -> Any:
-        params = self.Filters(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        filters = params.validated_data
+        filters = validated_query(self.Filters, self.request)
         return selectors.order_list(
             created_by_id=partner_scope(self.request),
             status=filters.get("status"),

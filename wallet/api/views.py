@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -21,21 +21,14 @@ from rest_framework.response import Response
 
 from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from config.api.pagination import CursorPage
-from config.api.views import ApiView, validated
+from config.api.schema import x_cache_header
+from config.api.views import ApiView, validated, validated_query
 from riders.api.views import IsRider, current_rider
 from wallet import selectors, services
 from wallet.api.serializers import AmountField, EntryOut, WalletOut, WithdrawalOut
 from wallet.exports import statement_csv
 
-X_CACHE = OpenApiParameter(
-    name="X-Cache",
-    location=OpenApiParameter.HEADER,
-    type=OpenApiTypes.STR,
-    enum=["HIT", "MISS"],
-    response=[200],
-    required=True,
-    description="HIT when the wallet came from Redis; MISS when it was read from the database.",
-)
+X_CACHE = x_cache_header("HIT when the wallet came from Redis; MISS when it was read from the database.")
 
 
 class WalletApi(ApiView):
@@ -206,10 +199,9 @@ class WalletStatementApi(ApiView):
         "a text cell that a spreadsheet would run as a formula starts with `'`. Errors are JSON.",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        query = self.Query(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        first: date = query.validated_data["from"]
-        last: date = query.validated_data["to"]
+        query = validated_query(self.Query, request)
+        first: date = query["from"]
+        last: date = query["to"]
         rider = current_rider(request)
         zone = timezone.get_current_timezone()
         start = datetime.combine(first, time.min, tzinfo=zone)
