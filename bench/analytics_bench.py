@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import random
 import signal
 import statistics
 import sys
@@ -43,7 +42,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
-from common import PORT, bench_env, database_urls, ensure_database, percentile, setup_django, start_server
+from common import (
+    PORT,
+    bench_env,
+    database_urls,
+    ensure_database,
+    exchange,
+    paced,
+    percentile,
+    setup_django,
+    start_server,
+)
 
 CITIES = (("BLR", "Bengaluru", 12.97, 77.59), ("MUM", "Mumbai", 19.07, 72.87), ("DEL", "Delhi", 28.61, 77.21),
           ("HYD", "Hyderabad", 17.38, 78.48), ("CHE", "Chennai", 13.08, 80.27))  # fmt: skip
@@ -267,24 +276,10 @@ def read_load(token: str, *, readers: int, seconds: float, interval: float | Non
     def reader() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         headers = {"Authorization": f"Token {token}"}
-        next_at = began + (random.random() * interval if interval else 0)
-        while True:
-            if interval:
-                pause = next_at - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                next_at += interval
-            if time.monotonic() >= deadline:
-                break
+        for _ in paced(began, deadline, interval):
             started = time.perf_counter()
-            try:
-                connection.request("GET", STATS, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                status, cache = response.status, response.getheader("X-Cache", "")
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                status, cache = 0, ""
+            answer = exchange(connection, "GET", STATS, headers=headers)
+            status, cache = (answer[0].status, answer[0].getheader("X-Cache", "")) if answer is not None else (0, "")
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 result.requests += 1

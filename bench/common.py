@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -94,6 +94,40 @@ class Client:
     next_body: Callable[[], bytes]
 
 
+def paced(began: float, deadline: float, interval: float | None) -> Iterator[None]:
+    """Yields when a client should send its next request until ``deadline`` (``time.monotonic()``): at once
+    again and again (``interval`` None), or every ``interval`` seconds from a random offset after ``began``."""
+    next_at = began + (random.random() * interval if interval else 0)
+    while True:
+        if interval:
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            next_at += interval
+        if time.monotonic() >= deadline:
+            return
+        yield
+
+
+def exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    body: bytes | None = None,
+) -> tuple[http.client.HTTPResponse, bytes] | None:
+    """One request on a keep-alive connection: the response and its body; None when it failed (the connection
+    is closed, and ``http.client`` opens it again on the next request)."""
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response, response.read()
+    except (OSError, http.client.HTTPException):
+        connection.close()
+        return None
+
+
 def http_load(
     clients: Sequence[Client], *, path: str, seconds: float, interval: float | None, ok_status: int
 ) -> LoadResult:
@@ -109,25 +143,11 @@ def http_load(
     def client_loop(client: Client) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         headers = {"Authorization": f"Token {client.token}", "Content-Type": "application/json"}
-        next_at = began + (random.random() * interval if interval else 0)
-        while True:
-            if interval:
-                pause = next_at - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                next_at += interval
-            if time.monotonic() >= deadline:
-                break
+        for _ in paced(began, deadline, interval):
             body = client.next_body()
             started = time.perf_counter()
-            try:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                status = 0
+            answer = exchange(connection, "POST", path, headers=headers, body=body)
+            status = answer[0].status if answer is not None else 0
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 result.statuses[status] = result.statuses.get(status, 0) + 1

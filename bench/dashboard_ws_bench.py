@@ -56,6 +56,7 @@ from common import (
     bench_env,
     database_urls,
     ensure_database,
+    exchange,
     percentile,
     setup_django,
     start_server,
@@ -339,14 +340,8 @@ def post_locations(
             {"points": [{**point, "recorded_at": recorded.isoformat(), "heading": 90, "battery": 80}]}
         ).encode()
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        try:
-            connection.request("POST", "/api/v1/driver/locations/", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            status = 0
+        answer = exchange(connection, "POST", "/api/v1/driver/locations/", headers=headers, body=body)
+        status = answer[0].status if answer is not None else 0
         answered = time.time()
         with lock:
             posted.requests += 1
@@ -369,14 +364,10 @@ def post_sos(
         time.sleep(gap)
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         sent = time.time()
-        try:
-            connection.request("POST", "/api/v1/driver/emergency/", body=b'{"message": "bench"}', headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            status, body = 0, b""
+        answer = exchange(
+            connection, "POST", "/api/v1/driver/emergency/", headers=headers, body=b'{"message": "bench"}'
+        )
+        status, body = (answer[0].status, answer[1]) if answer is not None else (0, b"")
         answered = time.time()
         with lock:
             if status == 201:
