@@ -61,7 +61,7 @@ PHOTO = _photo()
 
 
 # FastHttpUser (geventhttpclient) rather than HttpUser (requests): on a 2-core machine that also runs the portal,
-# requests' own CPU showed up as latency in the report (a probe outside Locust saw a third of Locust's p95).
+# the load generator's own CPU shows up as latency in the report, so it is kept as small as Locust allows.
 
 
 class Driver(FastHttpUser):
