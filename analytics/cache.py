@@ -1,6 +1,7 @@
 """Cached reads of the materialized views, invalidated when a refresh commits.
 
-Two kinds of keys, both living as long as the view's refresh period (``MaterializedView.refresh_period_s``):
+A generational read-through (``config.generational_cache``). Two kinds of keys, both living as long as the view's
+refresh period (``MaterializedView.refresh_period_s``):
 ``analytics:gen:<view>``, a random generation token, and ``analytics:<view>:<part>``, a value read from the
 view, stamped with the generation it was read under. A refresh, once committed, replaces the view's token
 (one SET): every value read before is dead at once, whatever city or limit it was for. Replacing a token
@@ -14,23 +15,15 @@ failed invalidation is logged (the old values then live at most until their TTL)
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 
 from analytics.models import MaterializedView
-from config import metrics
+from config.generational_cache import Cached, new_token, read_through
 
 logger = logging.getLogger("fleetops.analytics.cache")
-
-
-@dataclass(frozen=True)
-class Cached:
-    value: Any
-    hit: bool
 
 
 def _gen_key(view: MaterializedView) -> str:
@@ -41,44 +34,18 @@ def _value_key(view: MaterializedView, part: str) -> str:
     return f"analytics:{view.value}:{part}"
 
 
-def _token() -> int:
-    return secrets.randbits(62)
-
-
 def view_cached(view: MaterializedView, part: str, load: Callable[[], Any]) -> Cached:
-    """``_view_cached``, counted in the ``analytics`` cache's hits and misses (``/metrics``)."""
-    cached = _view_cached(view, part, load)
-    metrics.cache_result("analytics", cached.hit)
-    return cached
-
-
-def _view_cached(view: MaterializedView, part: str, load: Callable[[], Any]) -> Cached:
-    """The cached ``part`` of ``view`` (one Redis round trip on a hit), or ``load()`` stored for the next read.
-
-    Any Redis error makes this a miss served by ``load()``: the view answers, never an error.
-    """
-    gen_key, value_key = _gen_key(view), _value_key(view, part)
-    ttl = view.refresh_period_s
-    try:
-        found = cache.get_many([gen_key, value_key])
-        gen = found.get(gen_key)
-        stored = found.get(value_key)
-        if gen is not None and isinstance(stored, dict) and stored.get("gen") == gen:
-            return Cached(value=stored["value"], hit=True)
-        if gen is None:
-            fresh = _token()
-            gen = fresh if cache.add(gen_key, fresh, timeout=ttl) else cache.get(gen_key)
-    except Exception:  # Redis down or slow: the view answers
-        logger.warning("analytics cache unavailable; reading %s %s from the view", view.value, part, exc_info=True)
-        return Cached(value=load(), hit=False)
-    # The view is read only after the generation: a refresh committing from here on replaces ``gen``.
-    value = load()
-    if gen is not None:
-        try:
-            cache.set(value_key, {"gen": gen, "value": value}, timeout=ttl)
-        except Exception:
-            logger.warning("analytics cache unavailable; %s %s not stored", view.value, part, exc_info=True)
-    return Cached(value=value, hit=False)
+    """The cached ``part`` of ``view`` (one Redis round trip on a hit), or ``load()`` stored for the next read;
+    any Redis error makes it a miss served by ``load()``: the view answers, never an error."""
+    return read_through(
+        name="analytics",
+        gen_key=_gen_key(view),
+        value_key=_value_key(view, part),
+        ttl_s=view.refresh_period_s,
+        load=load,
+        logger=logger,
+        what=f"{view.value} {part} from the view",
+    )
 
 
 def view_invalidate(view: MaterializedView) -> None:
@@ -87,7 +54,7 @@ def view_invalidate(view: MaterializedView) -> None:
     Never raises: the refresh has committed whatever Redis says.
     """
     try:
-        cache.set(_gen_key(view), _token(), timeout=view.refresh_period_s)
+        cache.set(_gen_key(view), new_token(), timeout=view.refresh_period_s)
     except Exception:
         logger.error(
             "analytics cache invalidation failed for %s; values read before its refresh may be served for up to %s s",

@@ -1,6 +1,7 @@
 """The rider's wallet summary cached in Redis, invalidated after every commit that changes it.
 
-Two keys per rider, both with ``WALLET_BALANCE_CACHE_TTL_S``: ``wallet:gen:<id>``, a random generation
+A generational read-through (``config.generational_cache``). Two keys per rider, both with
+``WALLET_BALANCE_CACHE_TTL_S``: ``wallet:gen:<id>``, a random generation
 token, and ``wallet:summary:<id>``, the summary stamped with the generation it was read under.
 Invalidation replaces the token (one SET); a summary is served only while its stamp equals the current
 token. That closes the read-through race a plain delete leaves open: a reader that read the database just
@@ -21,17 +22,15 @@ stores unpickled, so its reads see the same value.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
 
-from config import metrics
+from config.generational_cache import Cached, new_token, read_through
 
 logger = logging.getLogger("fleetops.wallet.cache")
 
@@ -44,52 +43,18 @@ def _summary_key(rider_id: int) -> str:
     return f"wallet:summary:{rider_id}"
 
 
-def _token() -> int:
-    """A new generation: an integer, stored unpickled by django-redis and by ``summary_invalidate`` alike."""
-    return secrets.randbits(62)
-
-
-@dataclass(frozen=True)
-class Cached:
-    value: Any
-    hit: bool
-
-
 def summary_cached(rider_id: int, load: Callable[[], Any]) -> Cached:
-    """``_summary_cached``, counted in the ``wallet`` cache's hits and misses (``/metrics``)."""
-    cached = _summary_cached(rider_id, load)
-    metrics.cache_result("wallet", cached.hit)
-    return cached
-
-
-def _summary_cached(rider_id: int, load: Callable[[], Any]) -> Cached:
-    """The rider's cached summary, or ``load()`` (read from the database) stored for the next read.
-
-    One Redis round trip on a hit. Any Redis error makes this a miss served from the database.
-    """
-    gen_key, summary_key = _gen_key(rider_id), _summary_key(rider_id)
-    try:
-        found = cache.get_many([gen_key, summary_key])
-        gen = found.get(gen_key)
-        stored = found.get(summary_key)
-        if gen is not None and isinstance(stored, dict) and stored.get("gen") == gen:
-            return Cached(value=stored["value"], hit=True)
-        if gen is None:
-            fresh = _token()
-            gen = (
-                fresh if cache.add(gen_key, fresh, timeout=settings.WALLET_BALANCE_CACHE_TTL_S) else cache.get(gen_key)
-            )
-    except Exception:  # Redis down or slow: the database answers
-        logger.warning("wallet cache unavailable; reading rider %s from the database", rider_id, exc_info=True)
-        return Cached(value=load(), hit=False)
-    # Read the database only after the generation: an invalidation from here on replaces ``gen``.
-    value = load()
-    if gen is not None:
-        try:
-            cache.set(summary_key, {"gen": gen, "value": value}, timeout=settings.WALLET_BALANCE_CACHE_TTL_S)
-        except Exception:
-            logger.warning("wallet cache unavailable; summary of rider %s not stored", rider_id, exc_info=True)
-    return Cached(value=value, hit=False)
+    """The rider's cached summary (one Redis round trip on a hit), or ``load()`` (read from the database) stored
+    for the next read; any Redis error makes it a miss served from the database."""
+    return read_through(
+        name="wallet",
+        gen_key=_gen_key(rider_id),
+        value_key=_summary_key(rider_id),
+        ttl_s=settings.WALLET_BALANCE_CACHE_TTL_S,
+        load=load,
+        logger=logger,
+        what=f"the summary of rider {rider_id} from the database",
+    )
 
 
 _local = threading.local()
@@ -114,7 +79,7 @@ def summary_invalidate(rider_id: int) -> None:
         connection = _invalidation_connection()
         try:
             connection.send_command(
-                "SET", cache.make_key(_gen_key(rider_id)), _token(), "EX", settings.WALLET_BALANCE_CACHE_TTL_S
+                "SET", cache.make_key(_gen_key(rider_id)), new_token(), "EX", settings.WALLET_BALANCE_CACHE_TTL_S
             )
             connection.read_response()
         except Exception:
