@@ -494,12 +494,17 @@ def cmd_run(args: Sequence[str]) -> int:
         say("\n".join(banner))
         return supervise(children)
     except StopRequested as stop:
-        say(f"{stop} received: stopping")
-        return 130 if str(stop) == "SIGINT" else 143
+        return stopped_by(stop)
     finally:
         if children:
             terminate(children)
         stop_services(services, run_env)
+
+
+def stopped_by(stop: StopRequested) -> int:
+    """The launcher's exit status when a signal stopped it: a shell's 128 + N."""
+    say(f"{stop} received: stopping")
+    return 130 if str(stop) == "SIGINT" else 143
 
 
 def supervise_failure(children: Sequence[Child]) -> int:
@@ -630,8 +635,7 @@ def cmd_serve(args: Sequence[str]) -> int:
         )
         return supervise(children)
     except StopRequested as stop:
-        say(f"{stop} received: stopping")
-        return 130 if str(stop) == "SIGINT" else 143
+        return stopped_by(stop)
     finally:
         if children:
             terminate(children)
