@@ -17,13 +17,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, JSONObject
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
 from fleet import selectors as fleet_selectors
 from fleet.models import City, LocationLog
+from orders import selectors as order_selectors
 from orders.models import ACTIVE_STATUSES, Order, OrderStatus
 from riders import selectors as rider_selectors
 from riders.models import AlertStatus, DutyStatus, EmergencyAlert, Rider, RiderStatus
@@ -167,18 +168,11 @@ def riders_on_duty(*, city: City, now: datetime) -> tuple[list[dict[str, Any]], 
     """The city's on-duty riders by name, each with the last known point (``position`` None when there is none
     in the last day), its age (``last_seen_s``: the page greys riders silent for ``RIDER_STALE_AFTER_S``), how
     many active orders the rider carries, and the hours-of-service minutes left. Two queries."""
-    active_orders = (
-        Order.objects.filter(rider_id=OuterRef("pk"), status__in=ACTIVE_STATUSES)
-        .order_by()
-        .values("rider_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     rows = list(
         Rider.objects.filter(city=city, duty_status=DutyStatus.ON)
         .annotate(
             last_point=_last_point(now),
-            active_orders=Coalesce(Subquery(active_orders, output_field=IntegerField()), 0),
+            active_orders=order_selectors.rider_active_order_count(),
         )
         .order_by("name", "pk")
         .only("pk", "name", "mobile", "duty_changed_at")[: RIDERS_LIMIT + 1]

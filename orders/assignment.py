@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_redis import get_redis_connection
@@ -45,6 +45,7 @@ from fleet import live
 from fleet import selectors as fleet_selectors
 from fleet.geo import LatLon, haversine_m
 from orders import events, locks
+from orders import selectors as order_selectors
 from orders.models import ACTIVE_STATUSES, OfferStatus, Order, OrderOffer, OrderStatus
 from orders.services import TRANSITIONS, IllegalTransition, RiderFull, _offer_withdraw, transition_apply
 from riders import locks as rider_locks
@@ -114,16 +115,9 @@ def _hos_reached(now: datetime) -> Exists:
 
 def _riders_judged(order: Order, now: datetime) -> QuerySet[Any, Any]:
     """Riders annotated with every fact assignment judges them by, for this order at ``now``."""
-    active = (
-        Order.objects.filter(rider=OuterRef("pk"), status__in=ACTIVE_STATUSES)
-        .order_by()
-        .values("rider")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     return Rider.objects.annotate(
         capacity=Coalesce(F("vehicle__order_capacity"), Value(1)),
-        active_orders=Coalesce(Subquery(active, output_field=IntegerField()), Value(0)),
+        active_orders=order_selectors.rider_active_order_count(),
         offered_before=Exists(OrderOffer.objects.filter(order_id=order.pk, rider=OuterRef("pk"))),
         hos_reached=_hos_reached(now),
         cod_held_paise=wallet_selectors.rider_cod_held_paise_expression(),

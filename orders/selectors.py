@@ -11,7 +11,8 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from fleet.geo import LatLon, haversine_m
@@ -50,6 +51,19 @@ def order_list(
     if created_before is not None:
         orders = orders.filter(created_at__lt=created_before)
     return orders
+
+
+def rider_active_order_count() -> Coalesce:
+    """For ``Rider.objects.annotate(...)``: how many active orders (offered, accepted, picked up) the rider
+    carries, 0 when none; one grouped subquery per rider."""
+    active = (
+        Order.objects.filter(rider_id=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+        .order_by()
+        .values("rider_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(active, output_field=IntegerField()), 0)
 
 
 def order_exists(*, order_id: int, created_by_id: int | None) -> bool:
